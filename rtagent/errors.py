@@ -1,0 +1,150 @@
+"""Exceptions raised by rtagent, named by who is to blame.
+
+The tree::
+
+    RTAgentError
+    ├── ToolDefinitionError     a @tool function cannot become a tool (developer's mistake,
+    │                           raised at decoration/collection time, lists every problem)
+    ├── PluginLoadError         a plugin file failed to import or declares a broken tool
+    ├── ConfigurationError      a bad agent/session/connection setting (e.g. no API key)
+    ├── ToolError               raised *by a tool* when its message should reach the model
+    ├── ProtocolError           the peer sent something we cannot interpret
+    ├── ServerError             the server sent an ``error`` event (code, message, event_id)
+    ├── TransportError          the WebSocket could not be opened or was lost
+    │   ├── HandshakeError      the HTTP upgrade was refused (status code and body kept)
+    │   ├── ConnectionClosed    the connection ended (close code and reason kept)
+    │   └── KeepaliveTimeout    no pong arrived in time; the connection is presumed dead
+    ├── ReconnectFailed         the retry policy gave up (attempts and last error kept)
+    └── SessionClosed           the session was used after it ended
+
+Model mistakes (unknown tool, malformed arguments) are not exceptions: they become
+``function_call_output`` text so the model can correct itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "ConfigurationError",
+    "ConnectionClosed",
+    "HandshakeError",
+    "KeepaliveTimeout",
+    "PluginLoadError",
+    "ProtocolError",
+    "RTAgentError",
+    "ReconnectFailed",
+    "ServerError",
+    "SessionClosed",
+    "ToolDefinitionError",
+    "ToolError",
+    "TransportError",
+]
+
+
+class RTAgentError(Exception):
+    """Base class of every exception rtagent raises on purpose."""
+
+
+class ToolDefinitionError(RTAgentError):
+    """A function cannot be turned into a tool; ``problems`` lists every reason at once."""
+
+    def __init__(self, function: str, problems: list[str]) -> None:
+        self.function = function
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"cannot make a tool from {function}:\n{lines}")
+
+
+class PluginLoadError(RTAgentError):
+    """A plugin file could not be loaded; ``path`` names it and ``__cause__`` says why."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class ConfigurationError(RTAgentError):
+    """A setting is missing or invalid (for example no API key for the real API)."""
+
+
+class ToolError(RTAgentError):
+    """Raise inside a tool to send ``message`` to the model verbatim as the tool output."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class ProtocolError(RTAgentError):
+    """The peer sent a frame or event we cannot interpret."""
+
+
+class ServerError(RTAgentError):
+    """The server reported an ``error`` event."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str = "server_error",
+        code: str | None = None,
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.event_id = event_id
+        detail = f" [{code}]" if code else ""
+        super().__init__(f"{type}{detail}: {message}")
+
+
+class TransportError(RTAgentError):
+    """The WebSocket connection could not be opened or was lost."""
+
+
+class HandshakeError(TransportError):
+    """The server refused the WebSocket upgrade with an HTTP status."""
+
+    def __init__(
+        self, status_code: int, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers or {})
+        text = body.decode("utf-8", "replace").strip()
+        if len(text) > 300:
+            text = text[:300] + "..."
+        super().__init__(f"handshake refused with HTTP {status_code}" + (f": {text}" if text else ""))
+
+
+class ConnectionClosed(TransportError):
+    """The connection ended; ``code`` is None when it ended without a close frame."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        if code is None:
+            msg = "connection lost without a close frame"
+        else:
+            msg = f"connection closed with code {code}" + (f" ({reason})" if reason else "")
+        super().__init__(msg)
+
+
+class KeepaliveTimeout(TransportError):
+    """No pong arrived within the keepalive timeout."""
+
+
+class ReconnectFailed(RTAgentError):
+    """The retry policy gave up; ``attempts`` were made and ``last_error`` ended them."""
+
+    def __init__(self, attempts: int, last_error: BaseException | None) -> None:
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(f"gave up after {attempts} attempt(s): {last_error}")
+
+
+class SessionClosed(RTAgentError):
+    """The session has ended and can no longer be used."""
