@@ -1,0 +1,89 @@
+"""Events the runtime itself reports, next to the server's events.
+
+They come out of ``async for event in session`` like server events, so one loop
+sees tool activity, reconnects and skipped frames in order with the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConnectionLost",
+    "FrameSkipped",
+    "Notice",
+    "Reconnected",
+    "ToolFinished",
+    "ToolStarted",
+    "ToolTurnLatency",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted:
+    type = "rtagent.tool.started"
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    """A tool call ended; ``output`` is what the model is sent."""
+
+    type = "rtagent.tool.finished"
+    call_id: str
+    name: str
+    arguments: str
+    output: str
+    ok: bool
+    error: str | None
+    duration: float
+    """Seconds the handler ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolTurnLatency:
+    """How long the caller waited on one tool call, measured on the client.
+
+    ``to_output`` runs from the call's arguments being complete to its output being
+    written; ``to_next_delta`` to the first delta of the response that followed.
+    """
+
+    type = "rtagent.tool.latency"
+    call_id: str
+    to_output: float
+    to_next_delta: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    type = "rtagent.connection.lost"
+    reason: str
+    cut_short: tuple[str, ...]
+    """What was in progress and is lost or will be redone, in words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """A new connection carries on the session; says honestly what was restored."""
+
+    type = "rtagent.reconnected"
+    attempt: int
+    planned: bool
+    """True for a rollover before the session's maximum duration."""
+    items_restored: int
+    outputs_restored: int
+    requests_pending: int
+    not_restored: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSkipped:
+    """A frame that could not be interpreted was logged and skipped."""
+
+    type = "rtagent.frame.skipped"
+    reason: str
+
+
+Notice = ToolStarted | ToolFinished | ToolTurnLatency | ConnectionLost | Reconnected | FrameSkipped

@@ -1,0 +1,732 @@
+"""The live session: connection, event loop, tool execution, reconnects.
+
+This is the only module that combines the sans-I/O :class:`~rtagent.session.Session`
+with the WebSocket transport and running tools. Shape::
+
+    connect()  ── task group ──┬── _run: connect (retry) → read loop → reconnect (retry) ...
+                               └── one task per tool call (outlives connections, so a
+                                   result finished while the link is down is posted after)
+
+Sends do not go through a writer task: whoever has events to send (the reader, or a
+tool that just finished) drains the state machine and writes under one lock, so the
+order the state machine chose is the order on the wire and a tool output plus its
+``response.create`` leave in a single write.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
+
+from . import events as ev
+from .errors import (
+    ConfigurationError,
+    ConnectionClosed,
+    ReconnectFailed,
+    RTAgentError,
+    ServerError,
+    SessionClosed,
+    TransportError,
+)
+from .notices import (
+    ConnectionLost,
+    FrameSkipped,
+    Notice,
+    Reconnected,
+    ToolFinished,
+    ToolStarted,
+    ToolTurnLatency,
+)
+from .retry import RetryPolicy, retry_call
+from .session import ResumeReport, Session, ToolCall
+from .tools import ToolContext, ToolRegistry, ToolResult
+from .transport import WebSocket, WebSocketConfig
+from .transport import connect as ws_connect
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+__all__ = ["DEFAULT_URL", "RealtimeSession", "connect"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+_DEFAULT_MODEL = "gpt-realtime"
+# Sessions end at 60 minutes (PROTOCOL.md §1); roll over well before the server cuts in.
+_DEFAULT_MAX_DURATION = 55 * 60.0
+_ROLLOVER_MARGIN = 60.0
+_EVENT_BUFFER = 4096
+
+SessionEvent = ev.ServerEvent | Notice
+
+
+class _TurnWaiter:
+    __slots__ = ("done", "error", "text")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.text = ""
+        self.error: BaseException | None = None
+
+
+class _SessionExpired(Exception):
+    """The server ended the session at its maximum duration (``session_expired``)."""
+
+
+class RealtimeSession:
+    """A live Realtime session for one agent. Create it with :func:`connect`.
+
+    Tool calls are run and answered on their own; use :meth:`ask` for request/response
+    code, or iterate the session for every server event and runtime notice.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        url: str,
+        headers: list[tuple[str, str]],
+        retry: RetryPolicy,
+        reconnect: bool,
+        max_duration: float,
+        ws_config: WebSocketConfig,
+        audio_chunk_ms: int,
+    ) -> None:
+        self.agent = agent
+        self.tools: ToolRegistry = agent.tools
+        self._url = url
+        self._headers = headers
+        self._retry = retry
+        self._reconnect = reconnect
+        self._max_duration = max_duration
+        self._ws_config = ws_config
+        self._chunk_bytes = max(48, audio_chunk_ms * 48)
+        self._core = Session(agent.session_config(), interrupt_policy=self._interrupt_policy)
+        self._ws: WebSocket | None = None
+        self._send_lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._tool_scopes: dict[str, anyio.CancelScope] = {}
+        self._subscribers: list[MemoryObjectSendStream[SessionEvent]] = []
+        self._audio_subscribers: list[MemoryObjectSendStream[bytes]] = []
+        self._waiters: list[_TurnWaiter] = []
+        self._ask_lock = anyio.Lock()
+        self._last_text = ""
+        self._response_text: list[str] = []
+        self._latency_pending: list[tuple[str, float, float]] = []
+        self._awaiting_delta = False
+        self._played: tuple[str, int] | None = None
+        self._stop = anyio.Event()
+        self._closed_error: BaseException | None = None
+        self._rollover_due = math.inf
+        self._rollover = False
+        self._resume_report = ResumeReport(0, 0, 0, ())
+        self.server_session: dict[str, Any] = {}
+        self.reconnects = 0
+        self.skipped_frames = 0
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The conversation as this client knows it (what a reconnect replays)."""
+        return list(self._core.history.values())
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The session config as last sent."""
+        return self._core.config
+
+    async def ask(self, text: str) -> str:
+        """Send a user message, run every tool round, return the final assistant text.
+
+        Raises:
+            ServerError: the response failed or the server refused the request.
+            ReconnectFailed: the connection was lost and could not be restored.
+        """
+        async with self._ask_lock:
+            waiter = _TurnWaiter()
+            self._waiters.append(waiter)
+            try:
+                await self.send_text(text)
+                await waiter.done.wait()
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if waiter.error is not None:
+                raise waiter.error
+            return waiter.text
+
+    async def send_text(self, text: str) -> None:
+        """Add a user message and request a response; returns at once."""
+        self._check_open()
+        self._core.user_text(text)
+        self._core.request_response()
+        await self._flush()
+
+    async def add_item(self, item: Mapping[str, Any]) -> str:
+        """Add any conversation item (e.g. a system message) without requesting a response."""
+        self._check_open()
+        item_id = self._core.add_item(dict(item))
+        await self._flush()
+        return item_id
+
+    async def create_response(self, **overrides: Any) -> None:
+        """Request a response (with per-response overrides); queued while one is active.
+
+        ``conversation="none"`` makes an out-of-band response that skips the queue.
+        """
+        self._check_open()
+        options = dict(overrides) if overrides else None
+        if options and options.get("conversation") == "none":
+            metadata = dict(options.get("metadata") or {})
+            metadata["rtagent_oob"] = "1"
+            options["metadata"] = metadata
+        self._core.request_response(options)
+        await self._flush()
+
+    async def cancel(self) -> None:
+        """Interrupt: cancel the active response and apply each running tool's ``on_interrupt``."""
+        self._interrupt(server_cancels=False)
+        await self._flush()
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        """Stream PCM16 (24 kHz mono) input audio, in chunks, base64-encoded."""
+        self._check_open()
+        self._core.append_audio(pcm16, self._chunk_bytes)
+        await self._flush()
+
+    async def commit_audio(self) -> None:
+        self._core.commit_audio()
+        await self._flush()
+
+    async def clear_audio(self) -> None:
+        self._core.clear_audio()
+        await self._flush()
+
+    def report_playback(self, item_id: str, played_ms: int) -> None:
+        """Tell the session how much of an assistant audio item the user has heard.
+
+        On barge-in the item is truncated there, so the model's context matches what
+        was heard (``conversation.item.truncate``).
+        """
+        self._played = (item_id, played_ms)
+
+    async def audio_output(self) -> AsyncIterator[bytes]:
+        """Decoded PCM16 chunks of assistant audio, as they arrive."""
+        send, receive = anyio.create_memory_object_stream[bytes](_EVENT_BUFFER)
+        self._audio_subscribers.append(send)
+        try:
+            async with receive:
+                async for chunk in receive:
+                    yield chunk
+        finally:
+            self._audio_subscribers.remove(send)
+            send.close()
+
+    async def update(self, **session_fields: Any) -> None:
+        """Change session settings live (``session.update`` with just these fields)."""
+        self._core.update_config(session_fields)
+        await self._flush()
+
+    async def update_tools(self, tools: ToolRegistry | Iterable[Any]) -> None:
+        """Replace the session's tools live."""
+        registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.tools = registry
+        self._core.update_config({"tools": registry.schemas()})
+        await self._flush()
+
+    async def handoff(self, agent: Agent) -> None:
+        """Hand the conversation to another agent: its instructions and tools take over."""
+        config = agent.session_config()
+        config.pop("model", None)  # the model of a session cannot change
+        self.agent = agent
+        self.tools = agent.tools
+        self._core.update_config(config)
+        await self._flush()
+
+    async def aclose(self) -> None:
+        """End the session (close handshake); tools still running are cancelled."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.aclose()
+
+    def __aiter__(self) -> AsyncGenerator[SessionEvent, None]:
+        return self._events()
+
+    async def _events(self) -> AsyncGenerator[SessionEvent, None]:
+        send, receive = anyio.create_memory_object_stream[SessionEvent](_EVENT_BUFFER)
+        self._subscribers.append(send)
+        try:
+            async with receive:
+                async for event in receive:
+                    yield event
+        finally:
+            if send in self._subscribers:
+                self._subscribers.remove(send)
+            send.close()
+        if self._closed_error is not None and not self._stop.is_set():
+            raise self._closed_error
+
+    # -- connection lifecycle ----------------------------------------------------------------
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        attempt = 0
+        planned = False
+        try:
+            while not self._stop.is_set():
+                stack = AsyncExitStack()
+                try:
+                    try:
+                        ws = await retry_call(self._retry, self._open, stack)
+                    except BaseException:
+                        await stack.aclose()
+                        raise
+                except Exception as exc:
+                    if attempt == 0:
+                        raise
+                    self._fail(exc)
+                    return
+                async with stack:
+                    if attempt == 0:
+                        task_status.started()
+                    else:
+                        self.reconnects += 1
+                        self._emit(
+                            Reconnected(
+                                attempt, planned, *self._report_fields(),
+                            )
+                        )
+                    attempt += 1
+                    planned = False
+                    try:
+                        await self._read_loop(ws)
+                        if self._stop.is_set():
+                            return
+                        reason = "server closed the connection"
+                        if self._rollover:
+                            planned = True
+                    except (TransportError, _SessionExpired) as exc:
+                        if self._stop.is_set():
+                            return
+                        reason = str(exc)
+                    finally:
+                        self._ws = None
+                    # Tools keep running across reconnects: their outputs are replayed.
+                    cut = self._core.connection_lost()
+                    if not planned:
+                        logger.warning("connection lost: %s", reason)
+                        self._emit(ConnectionLost(reason, tuple(cut)))
+                    self._rollover = False
+                    if not self._reconnect:
+                        self._fail(ConnectionClosed(None, reason))
+                        return
+        finally:
+            self._stop.set()
+            for send in self._subscribers:
+                send.close()
+            for audio in self._audio_subscribers:
+                audio.close()
+            for waiter in self._waiters:
+                if not waiter.done.is_set():
+                    waiter.error = waiter.error or self._closed_error or SessionClosed("session closed")
+                    waiter.done.set()
+
+    def _report_fields(self) -> tuple[int, int, int, tuple[str, ...]]:
+        r = self._resume_report
+        return r.items_restored, r.outputs_restored, r.requests_pending, r.lost
+
+    async def _open(self, stack: AsyncExitStack) -> WebSocket:
+        """Open a connection and bring it to a usable state (config + conversation in)."""
+        await stack.aclose()
+        ws = await stack.enter_async_context(
+            ws_connect(self._url, headers=self._headers, config=self._ws_config)
+        )
+        with anyio.fail_after(self._ws_config.open_timeout):
+            created = await self._expect(ws, "session.created")
+        assert isinstance(created, ev.SessionCreated)
+        self.server_session = created.session
+        expires_at = created.session.get("expires_at")
+        limit = self._max_duration
+        if isinstance(expires_at, (int, float)) and expires_at > 0:
+            limit = min(limit, expires_at - time.time())
+        self._rollover_due = time.monotonic() + max(0.0, limit - _ROLLOVER_MARGIN)
+        self._resume_report = self._core.resume()
+        self._ws = ws
+        await self._flush()
+        with anyio.fail_after(self._ws_config.open_timeout):
+            updated = await self._expect(ws, "session.updated")
+        assert isinstance(updated, ev.SessionUpdated)
+        self.server_session = updated.session
+        self._core.start_queued()
+        await self._flush()
+        return ws
+
+    async def _expect(self, ws: WebSocket, kind: str) -> ev.ServerEvent:
+        """Read until an event of ``kind``; other events still go through the state machine."""
+        while True:
+            event = self._parse(await ws.recv())
+            if event is None:
+                continue
+            if event.type == kind:
+                self._emit(event)
+                return event
+            if isinstance(event, ev.Error):
+                # Errors here mean our config was refused: a developer mistake, not retryable.
+                err = event.error
+                raise ServerError(err.message, type=err.type, code=err.code, param=err.param, event_id=err.event_id)
+            self._core.receive(event)
+            self._emit(event)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not isinstance(exc, RTAgentError):
+            exc = ReconnectFailed(1, exc)
+        self._closed_error = exc
+        logger.error("session ended: %s", exc)
+        for waiter in self._waiters:
+            waiter.error = exc
+            waiter.done.set()
+
+    def _check_open(self) -> None:
+        if self._closed_error is not None:
+            raise SessionClosed(f"session ended: {self._closed_error}") from self._closed_error
+        if self._stop.is_set():
+            raise SessionClosed("session closed")
+
+    # -- the read loop -----------------------------------------------------------------------
+
+    async def _read_loop(self, ws: WebSocket) -> None:
+        core = self._core
+        watch = anyio.CancelScope()
+        assert self._tg is not None
+        self._tg.start_soon(self._rollover_watch, ws, watch)
+        try:
+            while True:
+                try:
+                    frame = await ws.recv()
+                except ConnectionClosed:
+                    if self._stop.is_set() or self._rollover:
+                        return
+                    raise
+                event = self._parse(frame)
+                if event is None:
+                    continue
+                core.receive(event)
+                self._after(event)
+                if core.has_work:
+                    await self._flush()
+        finally:
+            watch.cancel()
+
+    def _parse(self, frame: str | bytes) -> ev.ServerEvent | None:
+        try:
+            return ev.parse_server_event(frame)
+        except RTAgentError as exc:
+            # One bad frame must not end a session: log, count, skip.
+            self.skipped_frames += 1
+            logger.warning("skipped a frame: %s", exc)
+            self._emit(FrameSkipped(str(exc)))
+            return None
+
+    def _after(self, event: ev.ServerEvent) -> None:
+        """Runtime-level reactions: notices, audio, turn completion, barge-in."""
+        kind = event.type
+        if kind == "response.output_audio.delta":
+            assert isinstance(event, ev.ResponseOutputAudioDelta)
+            if self._audio_subscribers:
+                chunk = base64.b64decode(event.delta)
+                for send in self._audio_subscribers:
+                    _send_nowait(send, chunk)
+            self._first_delta()
+        elif kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
+            self._first_delta()
+        elif kind == "response.created":
+            self._response_text = []
+        elif kind == "response.done":
+            assert isinstance(event, ev.ResponseDone)
+            self._response_done(event.response)
+        elif kind == "input_audio_buffer.speech_started":
+            self._interrupt(server_cancels=self._server_interrupts())
+        elif kind == "error":
+            assert isinstance(event, ev.Error)
+            self._server_error(event.error)
+        self._emit(event)
+
+    def _response_done(self, response: ev.Response) -> None:
+        if response.metadata and response.metadata.get("rtagent_oob"):
+            return
+        text = "".join(item.text() for item in response.output if item.type == "message")
+        self._last_text = text
+        if not self._core.idle:
+            return
+        error: BaseException | None = None
+        if response.status == "failed":
+            detail = (response.status_details or {}).get("error") or {}
+            error = ServerError(
+                str(detail.get("message") or "response failed"),
+                type=str(detail.get("type") or "server_error"),
+                code=detail.get("code"),
+            )
+        for waiter in self._waiters:
+            waiter.text = text
+            waiter.error = error
+            waiter.done.set()
+
+    def _server_error(self, err: ev.ErrorDetail) -> None:
+        logger.warning(
+            "server error %s (%s): %s [caused by client event %s]",
+            err.code, err.type, err.message, err.event_id,
+        )
+        if err.code == "session_expired":
+            raise _SessionExpired(err.message)
+        failed = self._core.failed_requests
+        if failed:
+            detail = failed.pop()
+            failed.clear()
+            exc = ServerError(detail.message, type=detail.type, code=detail.code, param=detail.param, event_id=detail.event_id)
+            for waiter in self._waiters:
+                waiter.error = exc
+                waiter.done.set()
+
+    def _server_interrupts(self) -> bool:
+        """Whether server VAD cancels the response itself on speech (``interrupt_response``)."""
+        audio = self._core.config.get("audio") or {}
+        td = (audio.get("input") or {}).get("turn_detection")
+        if not isinstance(td, dict):
+            # Server default is server_vad with interrupt_response true when not configured.
+            return td is not None or "turn_detection" not in (audio.get("input") or {})
+        return bool(td.get("interrupt_response", True))
+
+    def _interrupt(self, *, server_cancels: bool) -> None:
+        core = self._core
+        item = core.current_audio_item
+        core.interrupt(server_cancels=server_cancels)
+        if item is not None and self._played is not None and self._played[0] == item:
+            core.truncate_audio(item, self._played[1])
+
+    def _first_delta(self) -> None:
+        if self._latency_pending:
+            now = time.perf_counter()
+            for call_id, ready_at, posted_at in self._latency_pending:
+                self._emit(ToolTurnLatency(call_id, posted_at - ready_at, now - ready_at))
+            self._latency_pending = []
+
+    def _emit(self, event: SessionEvent) -> None:
+        for send in self._subscribers:
+            _send_nowait(send, event)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        """Send what the state machine wants sent; start and cancel tool calls."""
+        core = self._core
+        for call_id in core.calls_to_cancel():
+            scope = self._tool_scopes.get(call_id)
+            if scope is not None:
+                scope.cancel()
+        calls = core.calls_to_run()
+        if calls:
+            assert self._tg is not None
+            for call in calls:
+                self._tg.start_soon(self._run_tool, call)
+        async with self._send_lock:
+            batch = core.data_to_send()
+            ws = self._ws
+            if not batch or ws is None:
+                return
+            try:
+                await ws.send_many([ev.encode_client_event(e) for e in batch])
+            except TransportError as exc:
+                # The reader sees the same failure and reconnects; the conversation
+                # mirror already holds every item in `batch`.
+                logger.info("send failed (%s); will be restored on reconnect", exc)
+
+    async def _run_tool(self, call: ToolCall) -> None:
+        self._emit(ToolStarted(call.call_id, call.name, call.arguments))
+        context = ToolContext(call_id=call.call_id, tool_name=call.name, session=self, agent=self.agent)
+        started = time.perf_counter()
+        result: ToolResult | None = None
+        with anyio.CancelScope() as scope:
+            self._tool_scopes[call.call_id] = scope
+            try:
+                result = await self.tools.invoke(call.name, call.arguments, context)
+            except Exception as exc:  # invoke never raises for tool faults; belt and braces
+                logger.exception("tool %s (call %s) crashed the invoker", call.name, call.call_id)
+                result = ToolResult(output=f"error: {call.name} failed: {exc}", ok=False, error="exception")
+        self._tool_scopes.pop(call.call_id, None)
+        if result is None:
+            # Cancelled by interruption (on_interrupt="cancel") or session shutdown.
+            if self._stop.is_set():
+                return
+            result = ToolResult(
+                output=f"cancelled: {call.name} was interrupted by the user before it finished",
+                ok=False,
+                error="cancelled",
+            )
+        duration = time.perf_counter() - started
+        self._core.tool_finished(call.call_id, result.output)
+        await self._flush()
+        posted = time.perf_counter()
+        self._latency_pending.append((call.call_id, call.ready_at, posted))
+        self._emit(
+            ToolFinished(call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration)
+        )
+
+    def _interrupt_policy(self, name: str) -> Any:
+        tool = self.tools.get(name)
+        return tool.on_interrupt if tool is not None else "finish"
+
+    async def _rollover_watch(self, ws: WebSocket, scope: anyio.CancelScope) -> None:
+        """Close this connection between responses before the session's maximum duration."""
+        with scope:
+            await anyio.sleep_until(_to_anyio_time(self._rollover_due))
+            # Wait for a gap between responses; this runs once an hour, so a short poll
+            # costs less than signalling idleness from the hot path.
+            while not self._core.idle:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+            logger.info("planned rollover before the session's maximum duration")
+            self._rollover = True
+            await ws.aclose()
+
+
+def _to_anyio_time(monotonic_deadline: float) -> float:
+    if math.isinf(monotonic_deadline):
+        return math.inf
+    return anyio.current_time() + max(0.0, monotonic_deadline - time.monotonic())
+
+
+def _send_nowait(send: MemoryObjectSendStream[Any], item: Any) -> None:
+    try:
+        send.send_nowait(item)
+    except anyio.WouldBlock:
+        logger.warning("a subscriber is %d events behind; dropping an event for it", _EVENT_BUFFER)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass
+
+
+def build_url(url: str | None, model: str) -> str:
+    """The endpoint with ``model`` in its query string (unless it already has one)."""
+    base = url or DEFAULT_URL
+    parts = urlsplit(base)
+    query = dict(parse_qsl(parts.query))
+    if "model" not in query and "call_id" not in query:
+        query["model"] = model
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _auth_headers(
+    url: str | None,
+    api_key: str | None,
+    azure_api_key: str | None,
+    azure_ad_token: str | None,
+    extra: Mapping[str, str] | None,
+) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    if azure_api_key:
+        headers.append(("api-key", azure_api_key))
+    elif azure_ad_token:
+        headers.append(("Authorization", f"Bearer {azure_ad_token}"))
+    else:
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if key:
+            headers.append(("Authorization", f"Bearer {key}"))
+        elif url is None:
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set OPENAI_API_KEY (or point url= at a local server)"
+            )
+    headers.extend((extra or {}).items())
+    return headers
+
+
+@asynccontextmanager
+async def connect(
+    agent: Agent,
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    azure_endpoint: str | None = None,
+    azure_deployment: str | None = None,
+    azure_api_key: str | None = None,
+    azure_ad_token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+    reconnect: bool = True,
+    max_duration: float = _DEFAULT_MAX_DURATION,
+    ws_config: WebSocketConfig | None = None,
+    audio_chunk_ms: int = 100,
+) -> AsyncIterator[RealtimeSession]:
+    """Open a live session for ``agent``.
+
+    Args:
+        agent: the agent whose instructions, tools and settings configure the session.
+        url: the Realtime endpoint (default: OpenAI's). ``model`` is added to its query.
+        api_key: bearer key (default: ``OPENAI_API_KEY``); required for OpenAI's endpoint.
+        model: the model (default: the agent's ``model``).
+        azure_endpoint: ``https://<resource>.openai.azure.com`` for Azure OpenAI (GA path).
+        azure_deployment: the Azure deployment name (sent as ``model``).
+        azure_api_key: Azure key, sent as the ``api-key`` header.
+        azure_ad_token: an Entra ID token, sent as a bearer token instead.
+        headers: extra handshake headers.
+        retry: backoff and limits for the first connect and each reconnect.
+        reconnect: reconnect and restore the conversation when the connection drops.
+        max_duration: roll over to a new connection between responses before this many
+            seconds (the server's ``expires_at`` wins when earlier).
+        ws_config: WebSocket limits and keepalive.
+        audio_chunk_ms: size of ``input_audio_buffer.append`` chunks for :meth:`send_audio`.
+
+    Raises:
+        ConfigurationError: no API key for OpenAI's endpoint.
+        HandshakeError: the server refused the connection (e.g. 401), not retried.
+        ReconnectFailed: the retry policy gave up.
+    """
+    chosen_model = model or getattr(agent, "model", None) or _DEFAULT_MODEL
+    if azure_endpoint:
+        parts = urlsplit(azure_endpoint)
+        url = urlunsplit(("wss", parts.netloc, "/openai/v1/realtime", "", ""))
+        chosen_model = azure_deployment or chosen_model
+    auth = _auth_headers(url, api_key, azure_api_key, azure_ad_token, headers)
+    session = RealtimeSession(
+        agent,
+        url=build_url(url, chosen_model),
+        headers=auth,
+        retry=retry or RetryPolicy(),
+        reconnect=reconnect,
+        max_duration=max_duration,
+        ws_config=ws_config or WebSocketConfig(),
+        audio_chunk_ms=audio_chunk_ms,
+    )
+    # Errors from connecting or from the caller's block are re-raised outside the task
+    # group, so callers see them as they are rather than wrapped in an ExceptionGroup.
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        session._tg = tg
+        try:
+            await tg.start(session._run)
+        except BaseException as exc:
+            error = exc
+            tg.cancel_scope.cancel()
+        else:
+            try:
+                yield session
+            except BaseException as exc:
+                error = exc
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await session.aclose()
+                tg.cancel_scope.cancel()
+    if error is not None:
+        raise error

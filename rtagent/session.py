@@ -1,0 +1,591 @@
+"""The conversation state machine, without I/O.
+
+Feed it server events (:meth:`Session.receive`) and results of tools
+(:meth:`Session.tool_finished`); read back the client events to send
+(:meth:`Session.data_to_send`), the tool calls to start (:meth:`Session.calls_to_run`)
+and the running calls to cancel (:meth:`Session.calls_to_cancel`). It never awaits.
+
+Three jobs live here because they share one clock, the order of events:
+
+* **The response gate.** Only one response may write to the default conversation at
+  a time (``conversation_already_has_active_response``). Every wish for a response
+  (a user turn, a finished tool round, a manual request) goes through one queue that
+  sends ``response.create`` only when no response is active and none is in flight,
+  merges plain requests that pile up, counts a response the server starts on its own
+  as answering every request whose items it already saw, and re-queues a request the
+  server rejected because it raced such a response.
+* **Tool rounds.** A ``function_call`` runs as soon as its item is complete
+  (``response.output_item.done`` with status ``completed``); a ``call_id`` runs once
+  however often it is seen. When the response that made the calls is done and every
+  output is posted, one ``response.create`` is requested, never one per call.
+* **The conversation mirror.** Every item that entered the conversation is kept, in
+  order, so a new connection can be given the same conversation (:meth:`Session.resume`).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import events as ev
+
+__all__ = ["ResumeReport", "Session", "ToolCall"]
+
+logger = logging.getLogger(__name__)
+
+OnInterrupt = Literal["cancel", "finish", "reply"]
+
+# Bytes of PCM16 24 kHz mono per millisecond (PROTOCOL.md §6).
+_PCM16_BYTES_PER_MS = 48
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model made, ready to run."""
+
+    call_id: str
+    name: str
+    arguments: str
+    item_id: str | None = None
+    response_id: str | None = None
+    ready_at: float = 0.0
+    """``time.perf_counter()`` when the call's arguments were complete."""
+
+
+@dataclass(slots=True)
+class _Request:
+    """A wish for a response; ``options`` are per-response overrides (None = plain)."""
+
+    options: dict[str, Any] | None
+    needs_seq: int
+    """How many client-created items must be in the conversation before it is answered."""
+    event_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Round:
+    """The tool calls of one response and what became of them."""
+
+    response_id: str
+    pending: dict[str, ToolCall] = field(default_factory=dict)
+    policies: dict[str, OnInterrupt] = field(default_factory=dict)
+    response_done: bool = False
+    interrupted: bool = False
+    reply_after_interrupt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReport:
+    """What a new connection was given back, and what could not be restored."""
+
+    items_restored: int
+    outputs_restored: int
+    requests_pending: int
+    lost: tuple[str, ...]
+
+
+class Session:
+    """Conversation state for one logical session, across connections.
+
+    Args:
+        config: the full GA ``session`` object sent in ``session.update``.
+        interrupt_policy: tool name -> what to do with a running call on interruption.
+        id_prefix: prefix of the client ``event_id`` and item ids this session makes.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        interrupt_policy: Callable[[str], OnInterrupt] | None = None,
+        id_prefix: str = "rt",
+    ) -> None:
+        self.config = dict(config)
+        self._policy = interrupt_policy or (lambda _name: "finish")
+        self._prefix = id_prefix
+        self._ids = itertools.count(1)
+
+        self._out: list[ev.ClientEvent] = []
+        self._to_run: list[ToolCall] = []
+        self._to_cancel: list[str] = []
+
+        # Response gate.
+        self._queue: list[_Request] = []
+        self._inflight: _Request | None = None
+        self._tentative: _Request | None = None
+        self._tentative_seq = 0
+        self.active_response: str | None = None
+        self._cancel_when_created = False
+        self._oob: set[str] = set()
+
+        # Client-created items on the current connection, and how many were acknowledged.
+        self._sent_seq = 0
+        self._acked_seq = 0
+        self._own_items: set[str] = set()
+
+        # Tool rounds.
+        self._seen_calls: set[str] = set()
+        self._rounds: dict[str, _Round] = {}
+        self._round_of: dict[str, _Round] = {}
+        self._posted: set[str] = set()
+
+        # Conversation mirror: item id -> wire item, in conversation order.
+        self.history: dict[str, dict[str, Any]] = {}
+        self._partial_text: dict[str, list[str]] = {}
+        self._audio_bytes: dict[str, int] = {}
+        self.current_audio_item: str | None = None
+
+        # Responses are requested only once the server has our config and conversation.
+        self.connected = False
+        self.last_error: ev.ErrorDetail | None = None
+        self.failed_requests: list[ev.ErrorDetail] = []
+
+    # -- identifiers ---------------------------------------------------------------------------
+
+    def next_event_id(self) -> str:
+        return f"evt_{self._prefix}_{next(self._ids)}"
+
+    def _next_item_id(self) -> str:
+        # Client-chosen item ids let us match acknowledgements and replay without duplicates.
+        return f"item_{self._prefix}_{next(self._ids)}"
+
+    # -- outputs of the machine ----------------------------------------------------------------
+
+    def data_to_send(self) -> list[ev.ClientEvent]:
+        """Client events to send now, in order (send them in one write)."""
+        out, self._out = self._out, []
+        return out
+
+    def calls_to_run(self) -> list[ToolCall]:
+        out, self._to_run = self._to_run, []
+        return out
+
+    def calls_to_cancel(self) -> list[str]:
+        out, self._to_cancel = self._to_cancel, []
+        return out
+
+    @property
+    def idle(self) -> bool:
+        """No response active, requested, queued, or owed by a tool round."""
+        return (
+            self.active_response is None
+            and self._inflight is None
+            and self._tentative is None
+            and not self._queue
+            and not self._rounds
+        )
+
+    @property
+    def has_work(self) -> bool:
+        """Whether :meth:`data_to_send`, :meth:`calls_to_run` or :meth:`calls_to_cancel` has anything."""
+        return bool(self._out or self._to_run or self._to_cancel)
+
+    @property
+    def running_calls(self) -> int:
+        return sum(len(r.pending) for r in self._rounds.values())
+
+    # -- inputs from the application -----------------------------------------------------------
+
+    def configure(self) -> None:
+        """Send the full session config (first thing on every connection)."""
+        self._send(ev.SessionUpdate(session=self.config))
+
+    def update_config(self, partial: dict[str, Any]) -> None:
+        """Merge ``partial`` into the config and send it as ``session.update``."""
+        _merge(self.config, partial)
+        self._send(ev.SessionUpdate(session={"type": self.config.get("type", "realtime"), **partial}))
+
+    def add_item(self, item: dict[str, Any]) -> str:
+        """Add a client item (user message, system note...) to the conversation; returns its id."""
+        item = dict(item)
+        item.setdefault("id", self._next_item_id())
+        self._create_item(item)
+        return str(item["id"])
+
+    def user_text(self, text: str) -> str:
+        """Add a user text message; returns its item id."""
+        return self.add_item(
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        )
+
+    def request_response(self, options: dict[str, Any] | None = None) -> None:
+        """Ask for a response that sees the conversation as it is now."""
+        if options and options.get("conversation") == "none":
+            # Out-of-band responses do not write to the conversation and may run in
+            # parallel (PROTOCOL.md §2), so they skip the gate.
+            event_id = self.next_event_id()
+            self._send(ev.ResponseCreate(event_id=event_id, response=options))
+            return
+        if options is None:
+            for queued in self._queue:
+                if queued.options is None:
+                    queued.needs_seq = self._sent_seq
+                    return
+        self._queue.append(_Request(options, self._sent_seq))
+        self._pump()
+
+    def cancel_response(self) -> None:
+        """Cancel the active response (or the one about to start)."""
+        if self.active_response is not None:
+            self._send(ev.ResponseCancel(event_id=self.next_event_id(), response_id=self.active_response))
+        elif self._inflight is not None:
+            self._cancel_when_created = True
+
+    def interrupt(self, *, server_cancels: bool) -> None:
+        """The user barged in or the app cancelled: stop talking, apply tool policies.
+
+        Args:
+            server_cancels: the server already cancels the response itself
+                (server VAD with ``interrupt_response``), so no ``response.cancel`` is sent.
+        """
+        if not server_cancels:
+            self.cancel_response()
+        for rnd in self._rounds.values():
+            rnd.interrupted = True
+            for call_id, policy in rnd.policies.items():
+                if call_id not in rnd.pending:
+                    continue
+                if policy == "cancel":
+                    self._to_cancel.append(call_id)
+                elif policy == "reply":
+                    rnd.reply_after_interrupt = True
+
+    def append_audio(self, pcm16: bytes, chunk_bytes: int) -> None:
+        for start in range(0, len(pcm16), chunk_bytes):
+            chunk = pcm16[start : start + chunk_bytes]
+            self._send(ev.InputAudioBufferAppend(audio=base64.b64encode(chunk).decode("ascii")))
+
+    def commit_audio(self) -> None:
+        self._send(ev.InputAudioBufferCommit(event_id=self.next_event_id()))
+
+    def clear_audio(self) -> None:
+        self._send(ev.InputAudioBufferClear(event_id=self.next_event_id()))
+
+    def truncate_audio(self, item_id: str, played_ms: int) -> None:
+        """Cut assistant audio at what the user heard (``conversation.item.truncate``)."""
+        received_ms = self._audio_bytes.get(item_id, 0) // _PCM16_BYTES_PER_MS
+        # A value beyond the real audio length is an error on the server (PROTOCOL.md §6).
+        end = max(0, min(played_ms, received_ms))
+        self._send(ev.ConversationItemTruncate(event_id=self.next_event_id(), item_id=item_id, audio_end_ms=end))
+
+    def tool_finished(self, call_id: str, output: str) -> None:
+        """Post a call's output; request the next response when its round is complete."""
+        if call_id in self._posted:
+            return
+        self._posted.add(call_id)
+        self._create_item(
+            {"type": "function_call_output", "id": self._next_item_id(), "call_id": call_id, "output": output}
+        )
+        rnd = self._round_of.pop(call_id, None)
+        if rnd is None:
+            return
+        rnd.pending.pop(call_id, None)
+        self._maybe_close_round(rnd)
+
+    # -- inputs from the server ----------------------------------------------------------------
+
+    def receive(self, event: ev.ServerEvent) -> None:
+        """Advance the state machine by one server event."""
+        handler = self._HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event)
+
+    def _on_response_created(self, event: ev.ResponseCreated) -> None:
+        response = event.response
+        rid = response.id or ""
+        if response.metadata and response.metadata.get("rtagent_oob"):
+            self._oob.add(rid)
+            return
+        self.active_response = rid
+        self._partial_text.clear()
+        # A response created now sees every item acknowledged so far, so it answers
+        # every queued plain request that needed no more than that.
+        acked = self._acked_seq
+        self._queue = [r for r in self._queue if r.options is not None or r.needs_seq > acked]
+        if self._inflight is not None:
+            # Probably ours; if the server started this one itself, an error naming our
+            # event id follows (conversation_already_has_active_response).
+            self._tentative, self._inflight = self._inflight, None
+            self._tentative_seq = acked
+        if self._cancel_when_created:
+            self._cancel_when_created = False
+            self._send(ev.ResponseCancel(event_id=self.next_event_id(), response_id=rid))
+
+    def _on_response_done(self, event: ev.ResponseDone) -> None:
+        response = event.response
+        rid = response.id or ""
+        if rid in self._oob:
+            self._oob.discard(rid)
+            return
+        # Calls that reached response.done without an output_item.done (defensive).
+        if response.status == "completed":
+            for item in response.output:
+                if item.type == "function_call" and item.status in (None, "completed"):
+                    self._call_ready(item, rid)
+        rnd = self._rounds.get(rid)
+        if rnd is not None:
+            rnd.response_done = True
+            if response.status == "cancelled":
+                rnd.interrupted = True
+            self._maybe_close_round(rnd)
+        if rid == self.active_response:
+            self.active_response = None
+            self._tentative = None
+        self.current_audio_item = None
+        self._pump()
+
+    def _on_output_item_done(self, event: ev.ResponseOutputItemDone) -> None:
+        item = event.item
+        if item.type == "function_call":
+            # arguments.done / output_item.done are also sent for cut-off calls: run only
+            # completed ones (PROTOCOL.md §7).
+            if item.status == "completed":
+                self._call_ready(item, event.response_id)
+        elif item.type == "message" and item.id:
+            self._remember(item)
+
+    def _on_item_added(self, event: ev.ConversationItemAdded | ev.ConversationItemCreated) -> None:
+        item_id = event.item.id
+        if item_id is not None and item_id in self._own_items:
+            self._own_items.discard(item_id)
+            self._acked_seq += 1
+
+    def _on_item_done(self, event: ev.ConversationItemDone) -> None:
+        item = event.item
+        if item.id and item.id not in self.history and item.type in ("message", "function_call"):
+            if item.type == "function_call" and item.status != "completed":
+                return
+            self._remember(item)
+
+    def _on_item_deleted(self, event: ev.ConversationItemDeleted) -> None:
+        self.history.pop(event.item_id, None)
+
+    def _on_transcription(self, event: ev.ConversationItemInputAudioTranscriptionCompleted) -> None:
+        item = self.history.get(event.item_id)
+        if item is not None:
+            for part in item.get("content", ()):
+                if part.get("type") == "input_audio":
+                    part["transcript"] = event.transcript
+
+    def _on_audio_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
+        # Only the length matters here: base64 of n bytes is ceil(n/3)*4 characters.
+        data = event.delta
+        size = len(data) * 3 // 4 - data.count("=", -2)
+        self._audio_bytes[event.item_id] = self._audio_bytes.get(event.item_id, 0) + size
+        self.current_audio_item = event.item_id
+
+    def _on_text_delta(
+        self, event: ev.ResponseOutputTextDelta | ev.ResponseOutputAudioTranscriptDelta
+    ) -> None:
+        self._partial_text.setdefault(event.item_id, []).append(event.delta)
+
+    def _on_truncated(self, event: ev.ConversationItemTruncated) -> None:
+        item = self.history.get(event.item_id)
+        total_ms = self._audio_bytes.get(event.item_id, 0) // _PCM16_BYTES_PER_MS
+        if item is None or total_ms <= 0:
+            return
+        # The server drops the transcript past the cut; keep the same share of words.
+        share = min(1.0, event.audio_end_ms / total_ms)
+        for part in item.get("content", ()):
+            for key in ("transcript", "text"):
+                if isinstance(part.get(key), str):
+                    words = part[key].split()
+                    part[key] = " ".join(words[: round(len(words) * share)])
+
+    def _on_error(self, event: ev.Error) -> None:
+        err = event.error
+        self.last_error = err
+        tentative, inflight = self._tentative, self._inflight
+        if err.code == "conversation_already_has_active_response":
+            if tentative is not None and err.event_id == tentative.event_id:
+                # The active response was the server's, not ours. It answers our request
+                # only if it started after our items were in (PROTOCOL.md §7).
+                self._tentative = None
+                if tentative.options is not None or tentative.needs_seq > self._tentative_seq:
+                    self._queue.insert(0, tentative)
+                return
+            if inflight is not None and err.event_id == inflight.event_id:
+                self._inflight = None
+                self._queue.insert(0, inflight)
+                return
+        for request in (tentative, inflight):
+            if request is not None and err.event_id == request.event_id:
+                # Our response.create was refused for another reason: give up on it.
+                if request is tentative:
+                    self._tentative = None
+                else:
+                    self._inflight = None
+                self.failed_requests.append(err)
+                self._pump()
+                return
+
+    _HANDLERS: dict[str, Callable[[Session, Any], None]] = {
+        "response.created": _on_response_created,
+        "response.done": _on_response_done,
+        "response.output_item.done": _on_output_item_done,
+        "conversation.item.added": _on_item_added,
+        "conversation.item.created": _on_item_added,
+        "conversation.item.done": _on_item_done,
+        "conversation.item.deleted": _on_item_deleted,
+        "conversation.item.truncated": _on_truncated,
+        "conversation.item.input_audio_transcription.completed": _on_transcription,
+        "response.output_audio.delta": _on_audio_delta,
+        "response.output_text.delta": _on_text_delta,
+        "response.output_audio_transcript.delta": _on_text_delta,
+        "error": _on_error,
+    }
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def connection_lost(self) -> list[str]:
+        """Forget per-connection state; returns what was cut short, in words."""
+        lost: list[str] = []
+        if self.active_response is not None:
+            partial = "".join("".join(parts) for parts in self._partial_text.values())
+            if partial:
+                lost.append(f"assistant reply cut mid-stream after {len(partial)} characters (re-requested)")
+            else:
+                lost.append("a response in progress was cut (re-requested)")
+        for request in (self._tentative, self._inflight):
+            if request is not None:
+                self._queue.insert(0, request)
+        self._tentative = self._inflight = None
+        self.connected = False
+        self.active_response = None
+        self._cancel_when_created = False
+        self._partial_text.clear()
+        self.current_audio_item = None
+        self._oob.clear()
+        self._out.clear()
+        # A round whose response was cut never gets its response.done: close it on outputs.
+        for rnd in self._rounds.values():
+            rnd.response_done = True
+        for rid in [rid for rid, rnd in self._rounds.items() if not rnd.pending]:
+            self._maybe_close_round(self._rounds[rid])
+        return lost
+
+    def resume(self) -> ResumeReport:
+        """Queue what a new connection needs: config, the conversation, pending work."""
+        self._sent_seq = self._acked_seq = 0
+        self._own_items.clear()
+        self._out.clear()
+        self.configure()
+        outputs = 0
+        lost: list[str] = []
+        restored = 0
+        for item in list(self.history.values()):
+            wire = _replayable(item)
+            if wire is None:
+                lost.append(f"{item.get('role', item['type'])} audio item {item['id']} (no transcript)")
+                continue
+            if wire["type"] == "function_call_output":
+                outputs += 1
+            self._send_item(wire)
+            restored += 1
+        for request in self._queue:
+            request.needs_seq = self._sent_seq
+        pending = len(self._queue)
+        return ResumeReport(restored, outputs, pending, tuple(lost))
+
+    def start_queued(self) -> None:
+        """Mark the connection ready (``session.updated`` seen) and send what is queued."""
+        self.connected = True
+        self._pump()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _send(self, event: ev.ClientEvent) -> None:
+        self._out.append(event)
+
+    def _create_item(self, item: dict[str, Any]) -> None:
+        self.history[item["id"]] = item
+        self._send_item(item)
+
+    def _send_item(self, item: dict[str, Any]) -> None:
+        self._own_items.add(item["id"])
+        self._sent_seq += 1
+        self._send(ev.ConversationItemCreate(event_id=self.next_event_id(), item=item))
+
+    def _remember(self, item: ev.Item) -> None:
+        if item.id and item.id not in self.history:
+            self.history[item.id] = item.to_wire()
+
+    def _call_ready(self, item: ev.Item, response_id: str) -> None:
+        call_id = item.call_id
+        if not call_id or call_id in self._seen_calls:
+            if call_id:
+                logger.debug("call %s seen again; it runs once", call_id)
+            return
+        self._seen_calls.add(call_id)
+        self._remember(item)
+        call = ToolCall(
+            call_id=call_id,
+            name=item.name or "",
+            arguments=item.arguments or "",
+            item_id=item.id,
+            response_id=response_id,
+            ready_at=time.perf_counter(),
+        )
+        rnd = self._rounds.get(response_id)
+        if rnd is None:
+            rnd = self._rounds[response_id] = _Round(response_id)
+        rnd.pending[call_id] = call
+        rnd.policies[call_id] = self._policy(call.name)
+        self._round_of[call_id] = rnd
+        self._to_run.append(call)
+
+    def _maybe_close_round(self, rnd: _Round) -> None:
+        if not rnd.response_done or rnd.pending:
+            return
+        self._rounds.pop(rnd.response_id, None)
+        if not rnd.interrupted or rnd.reply_after_interrupt:
+            self.request_response()
+
+    def _pump(self) -> None:
+        if not self.connected:
+            return
+        if self.active_response is not None or self._inflight is not None or self._tentative is not None:
+            return
+        if not self._queue:
+            return
+        request = self._queue.pop(0)
+        request.event_id = self.next_event_id()
+        self._inflight = request
+        self._send(ev.ResponseCreate(event_id=request.event_id, response=request.options))
+
+
+def _merge(target: dict[str, Any], partial: dict[str, Any]) -> None:
+    for key, value in partial.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _replayable(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The item as a client may create it, or None when it cannot be recreated."""
+    if item.get("type") != "message":
+        return item
+    role = item.get("role")
+    content: list[dict[str, Any]] = []
+    for part in item.get("content") or ():
+        kind = part.get("type")
+        if kind in ("output_audio", "audio", "output_text", "text"):
+            # Clients cannot create assistant audio: replay its transcript as text.
+            text = part.get("text") or part.get("transcript")
+            if text:
+                content.append({"type": "output_text", "text": text})
+        elif kind == "input_audio":
+            transcript = part.get("transcript")
+            if transcript:
+                content.append({"type": "input_text", "text": transcript})
+        else:
+            content.append(part)
+    if not content:
+        return None
+    return {"type": "message", "id": item["id"], "role": role, "content": content}
