@@ -472,26 +472,20 @@ def parse_server_event(frame: str | bytes) -> ServerEvent:
     try:
         return _server_adapter.validate_json(frame)  # type: ignore[no-any-return]
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        if first["type"] != "union_tag_invalid":
-            # Either not JSON / no type, or a known type with a bad shape.
-            try:
-                data = _dict_adapter.validate_json(frame)
-            except ValidationError:
-                raise ProtocolError(f"malformed frame: {_clip(frame)}") from exc
-            if data.get("type") in _KNOWN_TYPES:
-                raise ProtocolError(
-                    f"malformed {data['type']} event: {exc.errors(include_url=False)[0]['msg']}"
-                ) from exc
-            if not isinstance(data.get("type"), str):
-                raise ProtocolError(f"event without a type: {_clip(frame)}") from exc
-        else:
+        try:
             data = _dict_adapter.validate_json(frame)
+        except ValidationError:
+            raise ProtocolError(f"malformed frame: {_clip(frame)}") from exc
+        kind = data.get("type")
+        if not isinstance(kind, str):
+            raise ProtocolError(f"event without a string type: {_clip(frame)}") from exc
+        if kind in _KNOWN_TYPES:
+            detail = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in detail["loc"][1:])
+            raise ProtocolError(f"malformed {kind} event: {where}: {detail['msg']}") from exc
         event_id = data.get("event_id")
         return UnknownServerEvent(
-            type=str(data["type"]),
-            event_id=event_id if isinstance(event_id, str) else None,
-            data=data,
+            type=kind, event_id=event_id if isinstance(event_id, str) else None, data=data
         )
 
 

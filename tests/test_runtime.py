@@ -1,0 +1,556 @@
+"""The live runtime over real sockets against the local server, on asyncio and trio."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from conformance import assert_client_event
+
+from rtagent import Agent, tool
+from rtagent.errors import HandshakeError, ReconnectFailed, ToolError
+from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn
+from rtagent.notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
+from rtagent.retry import RetryPolicy
+from rtagent.runtime import RealtimeSession, connect
+
+FAST_RETRY = RetryPolicy(max_attempts=5, delays=[0.01])
+
+
+class Echo(Agent):
+    instructions = "You echo."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[str] = []
+
+    @tool
+    def echo(self, text: str) -> str:
+        """Echo the text back.
+
+        Args:
+            text: The text to echo.
+        """
+        self.runs.append(text)
+        return f"echo:{text}"
+
+
+@asynccontextmanager
+async def live(
+    agent: Agent, turns: list[Turn], faults: Any = None, **options: Any
+) -> AsyncIterator[tuple[LocalRealtimeServer, RealtimeSession]]:
+    async with LocalRealtimeServer(brain=ScriptedBrain(turns), faults=faults) as server:
+        options.setdefault("retry", FAST_RETRY)
+        async with connect(agent, url=server.url, api_key="sk-test", **options) as session:
+            yield server, session
+        check_client_events(server)
+
+
+def check_client_events(server: LocalRealtimeServer) -> None:
+    """Every event the runtime sent, on every connection, is valid GA."""
+    for record in server.connections:
+        for event in record.received:
+            assert_client_event(event)
+
+
+def received(server: LocalRealtimeServer, index: int = -1) -> list[dict[str, Any]]:
+    return server.connections[index].received
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for e in events:
+        item = e.get("item") or {}
+        out.append(f"{e['type']}:{item.get('type')}" if e["type"] == "conversation.item.create" else e["type"])
+    return out
+
+
+def outputs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["item"] for e in events
+            if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"]
+
+
+async def test_text_turn() -> None:
+    """ask() returns the assistant's text after config and one response.create."""
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="Hello there!")]) as (server, session):
+            assert await session.ask("hi") == "Hello there!"
+            sent = received(server)
+    assert kinds(sent) == ["session.update", "conversation.item.create:message", "response.create"]
+    assert sent[0]["session"]["tools"][0]["name"] == "echo"
+
+
+async def test_single_tool_turn() -> None:
+    """A function call runs once, its output is posted, then one response.create follows."""
+    agent = Echo()
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="done")]
+    with anyio.fail_after(10):
+        async with live(agent, turns) as (server, session):
+            assert await session.ask("go") == "done"
+            sent = received(server)
+    assert agent.runs == ["x"]
+    assert kinds(sent)[-2:] == ["conversation.item.create:function_call_output", "response.create"]
+    assert outputs(sent) == [{"type": "function_call_output", "id": outputs(sent)[0]["id"],
+                              "call_id": "call_1", "output": "echo:x"}]
+
+
+async def test_parallel_calls_one_response_create_after_all_outputs() -> None:
+    """Three calls in one response run concurrently and get exactly one response.create, last."""
+
+    class Slow(Agent):
+        def __init__(self) -> None:
+            super().__init__()
+            self.active = 0
+            self.peak = 0
+
+        @tool
+        async def work(self, n: int) -> int:
+            """Do some work."""
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            await anyio.sleep(0.05 * (3 - n))
+            self.active -= 1
+            return n
+
+    agent = Slow()
+    turns = [Turn(calls=[Call("work", {"n": i}) for i in range(3)]), Turn(text="all done")]
+    with anyio.fail_after(10):
+        async with live(agent, turns) as (server, session):
+            assert await session.ask("go") == "all done"
+            sent = received(server)
+    assert agent.peak == 3
+    tail = kinds(sent)[2:]
+    assert tail == ["response.create"] + ["conversation.item.create:function_call_output"] * 3 + ["response.create"]
+    assert sorted(o["call_id"] for o in outputs(sent)) == ["call_1", "call_2", "call_3"]
+
+
+async def test_server_started_response_race_is_absorbed() -> None:
+    """When the server starts a response itself after our output, our create is not repeated."""
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="from the server"), Turn(text="never")]
+    faults = Faults(auto_response_after_output=True)
+    with anyio.fail_after(10):
+        async with live(Echo(), turns, faults) as (server, session):
+            answer = await session.ask("go")
+            sent = received(server)
+            server_sent = server.connections[-1].sent
+    assert answer == "from the server"
+    errors = [e for e in server_sent if e["type"] == "error"]
+    assert all(e["error"]["code"] == "conversation_already_has_active_response" for e in errors)
+    assert kinds(sent).count("response.create") <= 2 + len(errors)
+    assert sum(1 for e in server_sent if e["type"] == "response.created") == 2
+
+
+async def test_duplicate_call_id_runs_once() -> None:
+    """A call_id issued twice runs the tool once and posts one output."""
+    agent = Echo()
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="ok")]
+    with anyio.fail_after(10):
+        async with live(agent, turns, Faults(duplicate_call_ids=True)) as (server, session):
+            assert await session.ask("go") == "ok"
+            sent = received(server)
+    assert agent.runs == ["x"]
+    assert len(outputs(sent)) == 1
+
+
+async def test_unknown_tool_gets_error_output_and_conversation_goes_on() -> None:
+    """A call to a tool that does not exist gets an explanatory output, then a reply."""
+    turns = [Turn(calls=[Call("nope", {})]), Turn(text="sorry")]
+    with anyio.fail_after(10):
+        async with live(Echo(), turns) as (server, session):
+            assert await session.ask("go") == "sorry"
+            out = outputs(received(server))
+    assert "nope" in out[0]["output"] and "echo" in out[0]["output"]
+
+
+async def test_tool_failures_become_outputs() -> None:
+    """Exceptions, ToolError, timeouts and invalid arguments each become an output; the loop goes on."""
+
+    class Faulty(Agent):
+        @tool
+        def boom(self) -> str:
+            """Fail."""
+            raise RuntimeError("secret internals")
+
+        @tool
+        def refuse(self) -> str:
+            """Refuse politely."""
+            raise ToolError("I cannot do that today.")
+
+        @tool(timeout=0.05)
+        async def slow(self) -> str:
+            """Take too long."""
+            await anyio.sleep(5)
+            return "late"
+
+        @tool
+        def typed(self, n: int) -> int:
+            """Needs an int."""
+            return n
+
+    turns = [
+        Turn(calls=[Call("boom"), Call("refuse"), Call("slow"), Call("typed", {"n": "abc"}),
+                    Call("typed", '{"n": 1')]),
+        Turn(text="recovered"),
+    ]
+    with anyio.fail_after(10):
+        async with live(Faulty(), turns) as (server, session):
+            assert await session.ask("go") == "recovered"
+            out = {o["call_id"]: o["output"] for o in outputs(received(server))}
+    assert len(out) == 5
+    assert "secret internals" not in out["call_1"]
+    assert out["call_2"] == "I cannot do that today."
+    assert "timed out" in out["call_3"] or "timeout" in out["call_3"]
+    assert "n" in out["call_4"]
+    assert "JSON" in out["call_5"] or "json" in out["call_5"]
+
+
+async def test_slow_tool_does_not_block_events_or_audio() -> None:
+    """While a tool sleeps, audio appends flow and other events are read."""
+    gate = anyio.Event()
+
+    class Waits(Agent):
+        @tool
+        async def wait(self) -> str:
+            """Wait for a signal."""
+            await gate.wait()
+            return "released"
+
+    turns = [Turn(calls=[Call("wait")]), Turn(text="finally")]
+    with anyio.fail_after(10):
+        async with live(Waits(), turns) as (server, session):
+            async with anyio.create_task_group() as tg:
+                result: list[str] = []
+
+                async def asker() -> None:
+                    result.append(await session.ask("go"))
+
+                tg.start_soon(asker)
+                await server.wait_for(lambda recs: any(e["type"] == "response.create" for e in recs[-1].received))
+                for _ in range(20):
+                    await session.send_audio(b"\x00\x00" * 480)
+                await server.wait_for(
+                    lambda recs: sum(e["type"] == "input_audio_buffer.append" for e in recs[-1].received) >= 20
+                )
+                gate.set()
+            assert result == ["finally"]
+
+
+async def test_error_event_is_surfaced_and_not_fatal() -> None:
+    """A server error event reaches the event stream and the session keeps working."""
+    faults = Faults(error_after=[("session.updated", {"type": "server_error", "code": "server_error",
+                                                      "message": "The server had an error"})])
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="still here")], faults) as (_server, session):
+            assert await session.ask("hi") == "still here"
+
+
+async def test_malformed_and_unknown_frames_are_skipped() -> None:
+    """Garbage frames and unknown event types are skipped and counted; the turn completes."""
+    faults = Faults(inject_after=[("response.created", "{not json"),
+                                  ("response.created", '{"type":"response.brand_new","event_id":"e"}')])
+    seen: list[Any] = []
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="fine")], faults) as (_server, session):
+            async with anyio.create_task_group() as tg:
+                async def watch() -> None:
+                    async for event in session:
+                        seen.append(event)
+
+                tg.start_soon(watch)
+                await anyio.lowlevel.checkpoint()
+                assert await session.ask("hi") == "fine"
+                tg.cancel_scope.cancel()
+            assert session.skipped_frames == 1
+    assert any(isinstance(e, FrameSkipped) for e in seen)
+    assert any(getattr(e, "type", None) == "response.brand_new" for e in seen)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        pytest.param(Faults(drop_after_sent="response.created"), id="before-the-call"),
+        pytest.param(Faults(drop_after_sent="response.done"), id="after-call-response-done"),
+        pytest.param(Faults(drop_after_sent="response.output_item.done"), id="while-tool-runs"),
+        pytest.param(Faults(drop_after_received="function_call_output"), id="after-output-sent"),
+    ],
+)
+async def test_drop_during_tool_turn_recovers_without_loss(faults: Faults) -> None:
+    """A connection dropped at any point of a tool turn: the tool runs once, ask() still answers."""
+
+    class Once(Agent):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs = 0
+
+        @tool
+        async def lookup(self, key: str) -> str:
+            """Look a key up."""
+            self.runs += 1
+            await anyio.sleep(0.05)
+            return f"value-of-{key}"
+
+    agent = Once()
+    turns = [Turn(calls=[Call("lookup", {"key": "k"}, call_id="call_k")]),
+             Turn(calls=[Call("lookup", {"key": "k"}, call_id="call_k")]),
+             Turn(text=lambda convo: "answer")]
+    notices: list[Any] = []
+    with anyio.fail_after(15):
+        async with live(agent, turns, [faults, None]) as (server, session):
+            async with anyio.create_task_group() as tg:
+                async def watch() -> None:
+                    async for event in session:
+                        if isinstance(event, (ConnectionLost, Reconnected)):
+                            notices.append(event)
+
+                tg.start_soon(watch)
+                await anyio.lowlevel.checkpoint()
+                answer = await session.ask("what is k?")
+                tg.cancel_scope.cancel()
+            assert len(server.connections) == 2
+            last = received(server, 1)
+    assert answer == "answer"
+    assert agent.runs == 1
+    assert [o["call_id"] for o in outputs(last)] == ["call_k"]
+    assert [o["output"] for o in outputs(last)] == ["value-of-k"]
+    user_messages = [e for e in last if e["type"] == "conversation.item.create"
+                     and e["item"]["type"] == "message" and e["item"]["role"] == "user"]
+    assert len(user_messages) == 1
+    assert [type(n).__name__ for n in notices] == ["ConnectionLost", "Reconnected"]
+
+
+async def test_session_expiry_reconnects_and_replays() -> None:
+    """The server's session_expired error leads to a new connection with the conversation."""
+    turns = [Turn(text="first"), Turn(text="second")]
+    with anyio.fail_after(15):
+        async with live(Echo(), turns, [Faults(expire_after=0.3), None]) as (server, session):
+            assert await session.ask("one") == "first"
+            await server.wait_for(lambda recs: len(recs) == 2 and any(
+                e["type"] == "session.update" for e in recs[1].received))
+            assert await session.ask("two") == "second"
+            last = received(server, 1)
+    texts = [e["item"]["content"][0]["text"] for e in last
+             if e["type"] == "conversation.item.create" and e["item"]["type"] == "message"]
+    assert texts == ["one", "first", "two"]
+
+
+async def test_planned_rollover_between_responses() -> None:
+    """Past max_duration the runtime moves to a new connection while idle, with no loss."""
+    turns = [Turn(text="first"), Turn(text="second")]
+    notices: list[Any] = []
+    with anyio.fail_after(15):
+        async with live(Echo(), turns, max_duration=60.2) as (server, session):
+            async with anyio.create_task_group() as tg:
+                async def watch() -> None:
+                    async for event in session:
+                        if isinstance(event, Reconnected):
+                            notices.append(event)
+
+                tg.start_soon(watch)
+                assert await session.ask("one") == "first"
+                await server.wait_for(lambda recs: len(recs) == 2, timeout=10)
+                assert await session.ask("two") == "second"
+                tg.cancel_scope.cancel()
+    assert notices and notices[0].planned and notices[0].items_restored == 2
+
+
+async def test_retry_limit_gives_one_clear_error() -> None:
+    """When every reconnect fails, ask() raises ReconnectFailed."""
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="never")]
+    with anyio.fail_after(15):
+        async with LocalRealtimeServer(brain=ScriptedBrain(turns),
+                                       faults=lambda i: Faults(drop_after_sent="session.created")
+                                       if i > 0 else Faults(drop_after_sent="response.done")) as server:
+            async with connect(Echo(), url=server.url, api_key="k",
+                               retry=RetryPolicy(max_attempts=3, delays=[0.01])) as session:
+                with pytest.raises(ReconnectFailed):
+                    await session.ask("go")
+
+
+async def test_first_connect_refused_key_is_not_retried() -> None:
+    """A 401 on the first connect raises HandshakeError at once."""
+    with anyio.fail_after(10):
+        async with LocalRealtimeServer(brain=ScriptedBrain([]), api_key="right") as server:
+            with pytest.raises(HandshakeError) as info:
+                async with connect(Echo(), url=server.url, api_key="wrong", retry=FAST_RETRY):
+                    pass
+            assert info.value.status_code == 401
+            assert len(server.connections) == 0
+
+
+async def test_unreachable_server_exhausts_retries() -> None:
+    """Connection refused on every attempt ends in ReconnectFailed."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    with anyio.fail_after(10), pytest.raises(ReconnectFailed):
+        async with connect(Echo(), url=f"ws://127.0.0.1:{port}/v1/realtime", api_key="k",
+                           retry=RetryPolicy(max_attempts=2, delays=[0.01])):
+            pass
+
+
+@pytest.mark.parametrize("policy", ["cancel", "finish", "reply"])
+async def test_interrupt_with_tool_in_flight(policy: str) -> None:
+    """On app cancel, a running tool is cancelled or finishes, and only 'reply' asks for a reply."""
+    started = anyio.Event()
+    release = anyio.Event()
+    finished: list[bool] = []
+
+    class Interruptible(Agent):
+        @tool(on_interrupt=policy)  # type: ignore[call-overload]
+        async def long_job(self) -> str:
+            """A long job."""
+            started.set()
+            await release.wait()
+            finished.append(True)
+            return "job result"
+
+    turns = [Turn(calls=[Call("long_job")]), Turn(text="after")]
+    with anyio.fail_after(10):
+        async with live(Interruptible(), turns) as (server, session):
+            await session.send_text("start")
+            await started.wait()
+            await session.cancel()
+            release.set()
+            await server.wait_for(lambda recs: len(outputs(recs[-1].received)) == 1)
+            if policy == "reply":
+                await server.wait_for(lambda recs: kinds(recs[-1].received)[-1] == "response.create")
+            await anyio.sleep(0.1)
+            sent = received(server)
+    out = outputs(sent)[0]["output"]
+    if policy == "cancel":
+        assert finished == [] and out.startswith("cancelled")
+    else:
+        assert finished == [True] and out == "job result"
+    creates_after_output = kinds(sent)[kinds(sent).index("conversation.item.create:function_call_output"):]
+    assert creates_after_output.count("response.create") == (1 if policy == "reply" else 0)
+
+
+def pcm_tone(ms: int, amplitude: int) -> bytes:
+    samples = 24 * ms
+    return b"".join(struct.pack("<h", int(amplitude * math.sin(i / 6))) for i in range(samples))
+
+
+async def test_barge_in_cancels_response_and_tool() -> None:
+    """Speech during a tool call (server VAD) cancels an on_interrupt='cancel' tool."""
+    started = anyio.Event()
+
+    class Voice(Agent):
+        turn_detection = {"type": "server_vad", "silence_duration_ms": 200,
+                          "create_response": True, "interrupt_response": True}
+
+        @tool(on_interrupt="cancel")
+        async def search(self) -> str:
+            """Search forever."""
+            started.set()
+            await anyio.sleep(30)
+            return "never"
+
+    turns = [Turn(calls=[Call("search")]), Turn(text="you interrupted me")]
+    with anyio.fail_after(15):
+        async with live(Voice(), turns) as (server, session):
+            await session.send_text("search")
+            await started.wait()
+            await session.send_audio(pcm_tone(300, 12000))
+            await session.send_audio(pcm_tone(400, 0))
+            await server.wait_for(lambda recs: len(outputs(recs[-1].received)) == 1)
+            sent = received(server)
+    assert outputs(sent)[0]["output"].startswith("cancelled")
+
+
+async def test_live_tool_update_and_handoff() -> None:
+    """update_tools() and handoff() send session.update; the new agent's tools answer calls."""
+
+    class Billing(Agent):
+        instructions = "You handle billing."
+
+        @tool
+        def refund(self, amount: float) -> str:
+            """Refund an amount."""
+            return f"refunded {amount}"
+
+    billing = Billing()
+
+    front = Echo()
+    turns = [Turn(text="ok"), Turn(calls=[Call("refund", {"amount": 5})]), Turn(text="refund done")]
+    with anyio.fail_after(10):
+        async with live(front, turns) as (server, session):
+            await session.update_tools([])
+            assert await session.ask("hi") == "ok"
+            await session.handoff(billing)
+            assert await session.ask("refund me") == "refund done"
+            sent = received(server)
+    updates = [e for e in sent if e["type"] == "session.update"]
+    assert updates[1]["session"] == {"type": "realtime", "tools": []}
+    assert updates[2]["session"]["instructions"] == "You handle billing."
+    assert [t["name"] for t in updates[2]["session"]["tools"]] == ["refund"]
+    assert outputs(sent)[-1]["output"] == "refunded 5.0"
+
+
+async def test_tool_finished_notices_carry_durations() -> None:
+    """Each tool call yields a ToolFinished notice with its output and duration."""
+    seen: list[ToolFinished] = []
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="done")]
+    with anyio.fail_after(10):
+        async with live(Echo(), turns) as (_server, session):
+            async with anyio.create_task_group() as tg:
+                async def watch() -> None:
+                    async for event in session:
+                        if isinstance(event, ToolFinished):
+                            seen.append(event)
+
+                tg.start_soon(watch)
+                await anyio.lowlevel.checkpoint()
+                await session.ask("go")
+                tg.cancel_scope.cancel()
+    assert [(n.name, n.output, n.ok) for n in seen] == [("echo", "echo:x", True)]
+    assert seen[0].duration >= 0
+
+
+def test_sync_facade() -> None:
+    """connect_sync gives blocking ask() against the local server."""
+    from rtagent.sync import connect_sync
+
+    holder: dict[str, Any] = {}
+
+    async def serve(ready: Callable[[str], None], stop: anyio.Event) -> None:
+        async with LocalRealtimeServer(brain=ScriptedBrain([Turn(calls=[Call("echo", {"text": "s"})]),
+                                                            Turn(text="sync ok")])) as server:
+            ready(server.url)
+            await stop.wait()
+
+    import threading
+
+    url_ready = threading.Event()
+    with anyio.from_thread.start_blocking_portal() as portal:
+        stop = portal.call(anyio.Event)
+
+        def ready(url: str) -> None:
+            holder["url"] = url
+            url_ready.set()
+
+        future = portal.start_task_soon(serve, ready, stop)
+        assert url_ready.wait(10)
+        agent = Echo()
+        with connect_sync(agent, url=holder["url"], api_key="k") as session:
+            assert session.ask("hi") == "sync ok"
+        assert agent.runs == ["s"]
+        portal.call(stop.set)
+        future.result(10)
+
+
+async def test_history_survives_for_inspection() -> None:
+    """session.history mirrors the conversation: user, call, output, assistant."""
+    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="done")]
+    with anyio.fail_after(10):
+        async with live(Echo(), turns) as (_server, session):
+            await session.ask("go")
+            history = session.history
+    assert [i["type"] for i in history] == ["message", "function_call", "function_call_output", "message"]
+    assert json.loads(history[1]["arguments"]) == {"text": "x"}
