@@ -363,7 +363,9 @@ class RealtimeSession:
         limit = self._max_duration
         if isinstance(expires_at, (int, float)) and expires_at > 0:
             limit = min(limit, expires_at - time.time())
-        self._rollover_due = time.monotonic() + max(0.0, limit - _ROLLOVER_MARGIN)
+        # Leave a margin before the end (a tenth of very short sessions, as in tests).
+        margin = min(_ROLLOVER_MARGIN, 0.1 * max(limit, 0.0))
+        self._rollover_due = time.monotonic() + max(0.0, limit - margin)
         self._resume_report = self._core.resume()
         self._ws = ws
         await self._flush()
@@ -571,11 +573,7 @@ class RealtimeSession:
             # Cancelled by interruption (on_interrupt="cancel") or session shutdown.
             if self._stop.is_set():
                 return
-            result = ToolResult(
-                output=f"cancelled: {call.name} was interrupted by the user before it finished",
-                ok=False,
-                error="cancelled",
-            )
+            result = ToolResult.cancelled(call.name)
         duration = time.perf_counter() - started
         self._core.tool_finished(call.call_id, result.output)
         await self._flush()

@@ -1,0 +1,30 @@
+"""A protocol-faithful local OpenAI Realtime (GA) server, for offline tests and demos.
+
+``LocalRealtimeServer`` speaks the real WebSocket protocol; a brain decides what
+the "model" says (:class:`ScriptedBrain` plays turns, :class:`RuleBrain` picks tools
+from the user's words) and :class:`Faults` reproduces real failures.
+"""
+
+from __future__ import annotations
+
+from .audio import silence_pcm16, sine_pcm16
+from .brains import Brain, Call, Conversation, RuleBrain, ScriptedBrain, Turn
+from .engine import Engine
+from .faults import Faults
+from .server import ConnectionRecord, LocalRealtimeServer, run_server
+
+__all__ = [
+    "Brain",
+    "Call",
+    "ConnectionRecord",
+    "Conversation",
+    "Engine",
+    "Faults",
+    "LocalRealtimeServer",
+    "RuleBrain",
+    "ScriptedBrain",
+    "Turn",
+    "run_server",
+    "silence_pcm16",
+    "sine_pcm16",
+]

@@ -1,0 +1,481 @@
+"""The local Realtime server: real WebSocket I/O around the sans-I/O :class:`Engine`.
+
+One task reads client frames and feeds the engine; one writer task owns the send
+side and streams response events one by one (with a checkpoint between them, so
+``response.cancel`` and barge-in land mid-response). Faults are applied here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ..errors import TransportError
+from ..transport import HttpRequest, HttpResponse, WebSocket, serve
+from .brains import Brain, RuleBrain
+from .engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
+from .faults import Faults, FaultsSpec, faults_for
+from .specs import SESSION
+from .validate import Int, Invalid, Lit, Obj, check
+
+__all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
+
+logger = logging.getLogger(__name__)
+
+REALTIME_PATH = "/v1/realtime"
+CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
+_BETA_MESSAGE = (
+    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
+)
+
+_CLIENT_SECRET_BODY = Obj(
+    {
+        "expires_after": Obj(
+            {"anchor": Lit("created_at"), "seconds": Int(10, 7200)}, required=["anchor"]
+        ),
+        "session": SESSION,
+    }
+)
+
+
+@dataclass
+class ConnectionRecord:
+    """What happened on one WebSocket connection, for assertions in tests.
+
+    Attributes:
+        index: 0-based connection number on this server.
+        path: request path including the query string.
+        headers: upgrade request headers (lower-case names).
+        query: query parameters of the upgrade request.
+        received: client events as parsed JSON objects, in order (invalid ones included
+            as parsed; frames that are not JSON objects only appear in ``raw_received``).
+        sent: server events sent, in order (injected raw frames excluded).
+        raw_received: every data frame received, verbatim.
+        closed: set when the connection has ended.
+        engine: the connection's engine (session, conversation items) once started.
+    """
+
+    index: int
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    raw_received: list[str | bytes] = field(default_factory=list)
+    closed: anyio.Event = field(default_factory=anyio.Event)
+    engine: Engine | None = None
+
+    def sent_types(self) -> list[str]:
+        """Types of the server events sent so far."""
+        return [str(e.get("type")) for e in self.sent]
+
+    def received_types(self) -> list[str]:
+        """Types of the parsed client events received so far."""
+        return [str(e.get("type")) for e in self.received]
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+def _error_body(message: str, code: str | None, param: str | None = None) -> bytes:
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    }
+    return json.dumps(body).encode()
+
+
+def _mask(key: str) -> str:
+    return key[:5] + "*" * 4 + key[-4:] if len(key) > 12 else key[:3] + "****"
+
+
+class LocalRealtimeServer:
+    """A protocol-faithful GA Realtime server on localhost, for tests and demos.
+
+    Use as ``async with LocalRealtimeServer(brain) as server:`` and point a client at
+    ``server.url``. Every connection gets its own session and conversation; the brain
+    (and so a ScriptedBrain's script) is shared by all connections.
+
+    Args:
+        brain: decides replies; a :class:`RuleBrain` when None.
+        api_key: when set, upgrades must carry ``Authorization: Bearer <key>`` (or an
+            ``api-key`` header, or an ephemeral key minted by ``POST /v1/realtime/client_secrets``).
+        faults: None, one :class:`Faults` for every connection, a sequence (the i-th
+            connection gets ``faults[i]``; none past its end) or a function of the index.
+        session_max_seconds: session lifetime (the real limit is 60 minutes).
+        audio_chunk_ms: duration of each ``response.output_audio.delta`` chunk.
+        host: interface to listen on.
+        port: TCP port (0 picks a free one).
+    """
+
+    def __init__(
+        self,
+        brain: Brain | None = None,
+        *,
+        api_key: str | None = None,
+        faults: FaultsSpec = None,
+        session_max_seconds: float = 3600,
+        audio_chunk_ms: int = 100,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.brain: Brain = brain if brain is not None else RuleBrain()
+        self.api_key = api_key
+        self.faults = faults
+        self.session_max_seconds = session_max_seconds
+        self.audio_chunk_ms = audio_chunk_ms
+        self.host = host
+        self.port = port
+        self.connections: list[ConnectionRecord] = []
+        self.ids = Ids()
+        self._secrets: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._changed = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients connect to (add ``?model=...``)."""
+        return f"ws://{self.host}:{self.port}{REALTIME_PATH}"
+
+    @property
+    def http_url(self) -> str:
+        """The HTTP base URL (an OpenAI client's ``base_url``)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def __aenter__(self) -> LocalRealtimeServer:
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        try:
+            self.port = await tg.start(self._serve)
+        except BaseException:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+            raise
+        self._tg = tg
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        tg, self._tg = self._tg, None
+        assert tg is not None
+        tg.cancel_scope.cancel()
+        return await tg.__aexit__(*exc_info)  # type: ignore[arg-type]
+
+    async def _serve(
+        self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            http_handler=self._http,
+            task_status=task_status,
+        )
+
+    async def wait_for(
+        self,
+        predicate: Callable[[ConnectionRecord], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> ConnectionRecord:
+        """Wait until ``predicate(record)`` holds for some connection; return that record.
+
+        Raises:
+            TimeoutError: it did not hold within ``timeout`` seconds.
+        """
+        with anyio.fail_after(timeout):
+            while True:
+                for record in self.connections:
+                    if predicate(record):
+                        return record
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    # ---- HTTP side ---------------------------------------------------------------------------
+
+    def _bearer(self, headers: Any) -> str | None:
+        auth = headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            return str(auth[7:].strip())
+        key = headers.get("api-key")
+        return str(key) if key else None
+
+    def _auth_error(self, headers: Any, *, allow_ephemeral: bool) -> HttpResponse | None:
+        if self.api_key is None:
+            return None
+        key = self._bearer(headers)
+        if key == self.api_key:
+            return None
+        if allow_ephemeral and key in self._secrets and self._secrets[key][0] > time.time():
+            return None
+        if not key:
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        else:
+            message = f"Incorrect API key provided: {_mask(key)}. You can find your API key at https://platform.openai.com/account/api-keys."
+        return HttpResponse(401, _error_body(message, "invalid_api_key"))
+
+    def _process_request(self, request: HttpRequest) -> HttpResponse | None:
+        split = urlsplit(request.path)
+        if split.path.rstrip("/") != REALTIME_PATH:
+            return HttpResponse(
+                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
+            )
+        denied = self._auth_error(request.headers, allow_ephemeral=True)
+        if denied is not None:
+            return denied
+        query = dict(parse_qsl(split.query))
+        if not query.get("model") and not query.get("call_id"):
+            return HttpResponse(
+                400,
+                _error_body(
+                    "Missing required parameter: 'model'.", "missing_required_parameter", "model"
+                ),
+            )
+        return None
+
+    async def _http(self, request: HttpRequest) -> HttpResponse:
+        split = urlsplit(request.path)
+        if request.method != "POST" or split.path.rstrip("/") != CLIENT_SECRETS_PATH:
+            return HttpResponse(
+                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
+            )
+        denied = self._auth_error(request.headers, allow_ephemeral=False)
+        if denied is not None:
+            return denied
+        try:
+            body = json.loads(request.body or b"{}")
+            check(_CLIENT_SECRET_BODY, body)
+        except ValueError:
+            return HttpResponse(
+                400,
+                _error_body("We could not parse the JSON body of your request.", "invalid_json"),
+            )
+        except Invalid as exc:
+            return HttpResponse(400, _error_body(exc.message, exc.code, exc.param))
+        seconds = body.get("expires_after", {}).get("seconds", 600)
+        expires_at = int(time.time() + seconds)
+        overrides = body.get("session") or {"type": "realtime"}
+        value = "ek_" + secrets.token_hex(16)
+        self._secrets[value] = (expires_at, overrides)
+        model = str(overrides.get("model", DEFAULT_MODEL))
+        session = merge_session(
+            default_session(
+                model, self.ids.new("sess"), int(time.time() + self.session_max_seconds)
+            ),
+            overrides,
+        )
+        payload = {"value": value, "expires_at": expires_at, "session": session}
+        return HttpResponse(200, json.dumps(payload).encode())
+
+    # ---- WebSocket side ----------------------------------------------------------------------
+
+    async def _handle(self, ws: WebSocket) -> None:
+        request = ws.request
+        assert request is not None
+        split = urlsplit(request.path)
+        record = ConnectionRecord(
+            index=len(self.connections),
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.raw_items()},
+            query=dict(parse_qsl(split.query)),
+        )
+        self.connections.append(record)
+        self._notify()
+        try:
+            if "realtime=v1" in record.headers.get("openai-beta", "").replace(" ", ""):
+                await self._reject_beta(ws, record)
+                return
+            faults = faults_for(self.faults, record.index)
+            lifetime = (
+                faults.expire_after if faults.expire_after is not None else self.session_max_seconds
+            )
+            key = self._bearer(request.headers)
+            overrides = self._secrets[key][1] if key in self._secrets else None
+            engine = Engine(
+                self.brain,
+                ids=self.ids,
+                model=record.query.get("model") or DEFAULT_MODEL,
+                connection_index=record.index,
+                session_max_seconds=lifetime,
+                session_overrides={k: v for k, v in (overrides or {}).items() if k != "model"},
+                audio_chunk_ms=self.audio_chunk_ms,
+                duplicate_call_ids=faults.duplicate_call_ids,
+                auto_response_after_output=faults.auto_response_after_output,
+            )
+            record.engine = engine
+            await _Connection(self, ws, engine, record, faults, lifetime).run()
+        finally:
+            record.closed.set()
+            self._notify()
+
+    async def _reject_beta(self, ws: WebSocket, record: ConnectionRecord) -> None:
+        """The beta dialect is shut down: an error event, then close 4000."""
+        event = {
+            "type": "error",
+            "event_id": self.ids.new("event"),
+            "error": {
+                "type": "invalid_request_error",
+                "code": "beta_api_shape_disabled",
+                "message": _BETA_MESSAGE,
+                "param": None,
+                "event_id": None,
+            },
+        }
+        await ws.send(json.dumps(event))
+        record.sent.append(event)
+        await ws.aclose(4000, "beta_api_shape_disabled")
+
+
+class _Connection:
+    """Reader + single writer for one WebSocket, applying the connection's faults."""
+
+    def __init__(
+        self,
+        server: LocalRealtimeServer,
+        ws: WebSocket,
+        engine: Engine,
+        record: ConnectionRecord,
+        faults: Faults,
+        lifetime: float,
+    ) -> None:
+        self.server = server
+        self.ws = ws
+        self.engine = engine
+        self.record = record
+        self.faults = faults
+        self.lifetime = lifetime
+        self.outbox: deque[dict[str, Any] | _Close] = deque(engine.start())
+        self.wake = anyio.Event()
+        self.sent_counts: Counter[str] = Counter()
+        self.received_counts: Counter[str] = Counter()
+        self.scope = anyio.CancelScope()
+
+    async def run(self) -> None:
+        with self.scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._writer)
+                tg.start_soon(self._expire)
+                await self._reader()
+                tg.cancel_scope.cancel()
+
+    def _push(self, events: list[dict[str, Any]]) -> None:
+        self.outbox.extend(events)
+        self.wake.set()
+
+    async def _abort(self) -> None:
+        """Drop the TCP connection without a close frame (fault injection)."""
+        logger.info("fault: aborting connection %d", self.record.index)
+        await self.ws.abort()
+        self.scope.cancel()
+
+    async def _reader(self) -> None:
+        try:
+            async for message in self.ws:
+                self.record.raw_received.append(message)
+                try:
+                    parsed = json.loads(message)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    self.record.received.append(parsed)
+                self.server._notify()
+                if self._drop_on_receive(parsed):
+                    await self._abort()
+                    return
+                self._push(self.engine.handle_text(message))
+        except TransportError as exc:
+            logger.debug("connection %d ended: %r", self.record.index, exc)
+
+    def _drop_on_receive(self, event: Any) -> bool:
+        wanted = self.faults.drop_after_received
+        if wanted is None or not isinstance(event, dict):
+            return False
+        kinds = {str(event.get("type"))}
+        item = event.get("item")
+        if (
+            event.get("type") == "conversation.item.create"
+            and isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+        ):
+            kinds.add("function_call_output")
+        if wanted not in kinds:
+            return False
+        self.received_counts[wanted] += 1
+        return self.received_counts[wanted] == self.faults.drop_nth
+
+    async def _expire(self) -> None:
+        await anyio.sleep(self.lifetime)
+        # The real server ends a session at its maximum duration with this error, then closes.
+        self._push([self.engine.session_expired()])
+        self.outbox.append(_Close(1000, "session expired"))
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                if self.outbox:
+                    item = self.outbox.popleft()
+                else:
+                    event = self.engine.next_event()
+                    if event is None:
+                        await self.wake.wait()
+                        self.wake = anyio.Event()
+                        continue
+                    item = event
+                if isinstance(item, _Close):
+                    await self.ws.aclose(item.code, item.reason)
+                    self.scope.cancel()
+                    return
+                await self._send(item)
+                await (
+                    anyio.lowlevel.checkpoint()
+                )  # let a response.cancel / barge-in land between events
+        except TransportError as exc:
+            logger.debug("connection %d lost while sending: %r", self.record.index, exc)
+            self.scope.cancel()
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        kind = str(event["type"])
+        pause = self.faults.delay.get(kind)
+        if pause:
+            await anyio.sleep(pause)
+        await self.ws.send(json.dumps(event))
+        self.record.sent.append(event)
+        self.server._notify()
+        self.sent_counts[kind] += 1
+        if self.faults.drop_after_sent == kind and self.sent_counts[kind] == self.faults.drop_nth:
+            await self._abort()
+            return
+        for after, raw in self.faults.inject_after:
+            if after == kind:
+                await self.ws.send(raw)
+        for after, body in self.faults.error_after:
+            if after == kind:
+                error = self.engine.error_from_body(body)
+                await self.ws.send(json.dumps(error))
+                self.record.sent.append(error)
+                self.server._notify()
+
+
+async def run_server(host: str, port: int, api_key: str | None = None) -> None:
+    """Serve a RuleBrain server forever, printing its URL once listening (``rtagent serve``)."""
+    async with LocalRealtimeServer(RuleBrain(), api_key=api_key, host=host, port=port) as server:
+        print(server.url, flush=True)
+        await anyio.sleep_forever()

@@ -1,0 +1,905 @@
+"""WebSocket transport over anyio, driven by websockets' sans-I/O protocol objects.
+
+websockets parses and serialises frames (``ClientProtocol`` / ``ServerProtocol``);
+this module moves the bytes over an anyio byte stream (TCP, optionally TLS) so it
+runs on asyncio and trio alike.
+
+Design notes:
+
+* ``recv()`` drives the protocol inline: with no parsed message pending, the task
+  that calls it reads the socket, feeds the protocol, flushes automatic replies
+  (pongs, close echoes) and returns the next message. There is no background
+  reader task and no per-message task hop.
+* Whoever needs data reads: ``recv()``, the keepalive task waiting for a pong, or
+  ``aclose()`` waiting for the close echo. If a read is already in progress, the
+  others wait for it to finish its chunk instead of reading concurrently.
+* Writes go through one lock, so a frame is encoded and written atomically and
+  ``send_many()`` puts several frames in a single write.
+* Pongs are only noticed while some task reads. When the application is not
+  reading, the keepalive task reads on its behalf (buffering messages for it).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import inspect
+import json
+import logging
+import math
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.abc import SocketAttribute
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidURI
+from websockets.exceptions import ProtocolError as WSProtocolError
+from websockets.frames import OK_CLOSE_CODES, Close, CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import Event, State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from .errors import (
+    ConfigurationError,
+    ConnectionClosed,
+    HandshakeError,
+    KeepaliveTimeout,
+    TransportError,
+)
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "WebSocket",
+    "WebSocketConfig",
+    "connect",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "rtagent/0.1"
+"""Sent as ``User-Agent`` on the upgrade request unless the caller sets one."""
+
+# asyncio's transports read up to 256 KiB per recv(); asking anyio for the same
+# amount avoids slicing (copying) its buffered chunks for large audio events.
+_RECV_SIZE = 2**18
+# Bound on the HTTP request head the server buffers before giving up (431).
+_MAX_HEAD_SIZE = 2**16
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_PONG = Opcode.PONG
+_CLOSE = Opcode.CLOSE
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
+# Stream failures that mean "the peer is gone" rather than a bug.
+_STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketConfig:
+    """Protocol knobs shared by client and server connections."""
+
+    max_size: int = 32 * 2**20
+    """Largest incoming message in bytes (audio events may be 15 MiB); bigger ones close with 1009."""
+    ping_interval: float | None = 20.0
+    """Seconds between keepalive pings; None disables keepalive."""
+    ping_timeout: float | None = 20.0
+    """Seconds to wait for the pong before giving up with KeepaliveTimeout."""
+    open_timeout: float = 10.0
+    """Deadline for TCP connect + TLS + HTTP upgrade (and, server side, for the request head)."""
+    close_timeout: float = 5.0
+    """Deadline for the close handshake."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A plain HTTP request, or the HTTP view of a WebSocket upgrade request."""
+
+    method: str
+    path: str
+    """Path including the query string, as sent."""
+    headers: Mapping[str, str]
+    """Case-insensitive header lookups."""
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """What ``process_request`` / ``http_handler`` answer with."""
+
+    status: int
+    body: bytes = b""
+    headers: Sequence[tuple[str, str]] = (("Content-Type", "application/json"),)
+
+
+class WebSocket:
+    """One open WebSocket connection (client or server side) over an anyio byte stream.
+
+    Driven by websockets' sans-I/O ``ClientProtocol`` / ``ServerProtocol``. Create
+    it with :func:`connect` or receive it in a :func:`serve` handler.
+
+    Attributes:
+        request: Server side: the upgrade request (path incl. query, headers).
+        response: Client side: the ``101 Switching Protocols`` response.
+        close_code: Close code once the connection closed (None: no close frame).
+        close_reason: Close reason once the connection closed.
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        protocol: ClientProtocol | ServerProtocol,
+        config: WebSocketConfig,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+    ) -> None:
+        self.request: Request | None = request
+        self.response: Response | None = response
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+        self._stream = stream
+        self._protocol = protocol
+        self._config = config
+        self._send_lock = anyio.Lock(fast_acquire=True)
+        self._messages: deque[str | bytes] = deque()
+        # Reassembly of fragmented messages (websockets hands us raw frames).
+        self._fragments: list[bytes | bytearray | memoryview] = []
+        self._fragments_text = False
+        # Set once: what recv() raises after the pending messages are drained.
+        self._error: TransportError | None = None
+        self._reading = False
+        self._read_done: anyio.Event | None = None
+        self._stream_closed = False
+        self._close_started = False
+        self._ping_count = 0
+        self._ping_payload: bytes | None = None
+        self._pong_received = False
+
+    # Receiving
+
+    async def recv(self) -> str | bytes:
+        """Return the next data message (text as str, binary as bytes).
+
+        Raises:
+            ConnectionClosed: The connection closed; ``code`` is None when the peer
+                vanished without a close frame.
+            KeepaliveTimeout: Keepalive pings went unanswered.
+        """
+        messages = self._messages
+        while True:
+            if messages:
+                return messages.popleft()
+            if self._error is not None:
+                raise self._error.with_traceback(None)
+            await self._receive_some()
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        """Next message; stops at a clean close (1000, 1001, 1005), raises otherwise."""
+        try:
+            return await self.recv()
+        except ConnectionClosed as exc:
+            if exc.code in OK_CLOSE_CODES:
+                raise StopAsyncIteration from None
+            raise
+
+    async def _receive_some(self) -> None:
+        """Read and process one chunk, or wait for the task already reading to do so."""
+        if self._reading:
+            if self._read_done is None:
+                self._read_done = anyio.Event()
+            await self._read_done.wait()
+            return
+        self._reading = True
+        try:
+            protocol = self._protocol
+            try:
+                data = await self._stream.receive(_RECV_SIZE)
+            except anyio.EndOfStream:
+                self._receive_eof(None)
+            except _STREAM_ERRORS as exc:
+                self._receive_eof(exc)
+            else:
+                protocol.receive_data(data)
+                self._handle_events(protocol.events_received())
+            # Automatic replies (pong, close echo, EOF). If a send holds the lock,
+            # it flushes them when its write completes: waiting for it here could
+            # deadlock when both peers are blocked writing and nobody reads.
+            if protocol.writes and not self._send_lock.locked():
+                try:
+                    async with self._send_lock:
+                        await self._flush()
+                except TransportError:
+                    pass  # the error is recorded; recv() reports it
+        finally:
+            self._reading = False
+            done = self._read_done
+            if done is not None:
+                self._read_done = None
+                done.set()
+
+    def _handle_events(self, events: list[Event]) -> None:
+        """Turn frames into messages and bookkeeping; no I/O."""
+        messages = self._messages
+        for frame in events:
+            assert isinstance(frame, Frame)
+            opcode = frame.opcode
+            if opcode is _TEXT:
+                if frame.fin:
+                    try:
+                        messages.append(str(frame.data, "utf-8"))
+                    except UnicodeDecodeError:
+                        self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text frame")
+                        return
+                else:
+                    self._fragments = [frame.data]
+                    self._fragments_text = True
+            elif opcode is _CONT:
+                self._fragments.append(frame.data)
+                if frame.fin:
+                    data = b"".join(self._fragments)
+                    self._fragments = []
+                    if self._fragments_text:
+                        try:
+                            messages.append(data.decode())
+                        except UnicodeDecodeError:
+                            self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in text message")
+                            return
+                    else:
+                        messages.append(data)
+            elif opcode is _BINARY:
+                if frame.fin:
+                    messages.append(bytes(frame.data))
+                else:
+                    self._fragments = [frame.data]
+                    self._fragments_text = False
+            elif opcode is _PONG:
+                if self._ping_payload is not None and frame.data == self._ping_payload:
+                    self._pong_received = True
+            elif opcode is _CLOSE:
+                self._set_closed_error(None)
+            # Pings are answered by the protocol itself (see data_to_send()).
+        if self._error is None and self._protocol.parser_exc is not None:
+            # The protocol failed the connection (1009 too big, 1002 protocol error...).
+            self._set_closed_error(None)
+
+    def _receive_eof(self, cause: BaseException | None) -> None:
+        """Record the end of the byte stream (EOF, reset, or our own stream close)."""
+        self._protocol.receive_eof()
+        self._protocol.events_received()  # nothing useful after the handshake
+        self._set_closed_error(cause)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection from our side (sends a close frame when still open)."""
+        self._protocol.fail(code, reason)
+        if self._error is None:
+            self.close_code, self.close_reason = code, reason
+            self._error = ConnectionClosed(code, reason)
+
+    def _set_closed_error(self, cause: BaseException | None) -> None:
+        """Derive ConnectionClosed from the protocol state, once."""
+        if self._error is not None:
+            return
+        protocol = self._protocol
+        code: int | None = None
+        reason = ""
+        if protocol.close_rcvd is not None:
+            code, reason = protocol.close_rcvd.code, protocol.close_rcvd.reason
+        elif protocol.close_sent is not None and (
+            self._close_started
+            or (protocol.parser_exc is not None and not isinstance(protocol.parser_exc, EOFError))
+        ):
+            # We closed or failed the connection (e.g. 1009) and got no echo.
+            code, reason = protocol.close_sent.code, protocol.close_sent.reason
+        error = ConnectionClosed(code, reason)
+        error.__cause__ = cause if cause is not None else protocol.parser_exc
+        self.close_code, self.close_reason = code, reason
+        self._error = error
+
+    # Sending
+
+    async def send(self, message: str) -> None:
+        """Send one text frame.
+
+        Raises:
+            ConnectionClosed: The connection is closing or closed.
+            KeepaliveTimeout: The connection was declared dead by keepalive.
+        """
+        async with self._send_lock:
+            protocol = self._protocol
+            if protocol.state is not _OPEN or self._error is not None:
+                raise self._send_error()
+            # A cancellation that arrives during the write drops the connection
+            # (see _write); one already pending must not.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            protocol.send_text(message.encode())
+            await self._flush()
+
+    async def send_many(self, messages: Sequence[str]) -> None:
+        """Send several text frames in one write (batching saves syscalls)."""
+        if not messages:
+            return
+        async with self._send_lock:
+            protocol = self._protocol
+            if protocol.state is not _OPEN or self._error is not None:
+                raise self._send_error()
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            for message in messages:
+                protocol.send_text(message.encode())
+            await self._flush()
+
+    def _send_error(self) -> TransportError:
+        if self._error is None:
+            # We started the close handshake: the error is known only once it ends.
+            close = self._protocol.close_sent
+            return ConnectionClosed(close.code if close else None, close.reason if close else "")
+        return self._error.with_traceback(None)
+
+    async def _flush(self) -> None:
+        """Write all queued protocol output; the caller holds the send lock.
+
+        Loops because the reader may queue replies while a write is in progress.
+
+        Raises:
+            TransportError: The stream failed; the connection is then dead.
+        """
+        protocol = self._protocol
+        while protocol.writes:
+            await self._write(protocol.data_to_send())
+
+    async def _write(self, chunks: list[bytes]) -> None:
+        """Write chunks in one stream.send(); the caller holds the send lock."""
+        eof = chunks[-1] == b""  # SEND_EOF can only come last
+        if eof:
+            chunks = chunks[:-1]
+        if chunks:
+            if self._stream_closed:
+                raise self._send_error()
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                await self._stream.send(data)
+            except _STREAM_ERRORS as exc:
+                self._protocol.receive_eof()
+                self._set_closed_error(exc)
+                raise self._send_error() from exc
+            except BaseException:
+                # Cancelled mid-write: part of a frame may be on the wire, so the
+                # byte stream can no longer be trusted.
+                self._protocol.receive_eof()
+                self._set_closed_error(None)
+                await self._close_stream(force=True)
+                raise
+        if eof and not self._stream_closed:
+            try:
+                await self._stream.send_eof()
+            except (NotImplementedError, *_STREAM_ERRORS):
+                await self._close_stream()  # TLS cannot half-close
+
+    # Keepalive
+
+    async def _keepalive(self) -> None:
+        """Ping every ping_interval; fail the connection when a pong is late."""
+        interval = self._config.ping_interval
+        timeout = self._config.ping_timeout
+        if interval is None:
+            return
+        protocol = self._protocol
+        while True:
+            await anyio.sleep(interval)
+            if self._error is not None or protocol.state is not _OPEN:
+                return
+            self._ping_count += 1
+            payload = b"rtk%d" % self._ping_count
+            self._ping_payload = payload
+            self._pong_received = False
+            with anyio.move_on_after(math.inf if timeout is None else timeout):
+                try:
+                    async with self._send_lock:
+                        if protocol.state is not _OPEN:
+                            return
+                        protocol.send_ping(payload)
+                        await self._flush()
+                    if timeout is None:
+                        continue
+                    while not self._pong_received:
+                        if self._is_failed():
+                            return
+                        # Reads for the application if it is not reading itself.
+                        await self._receive_some()
+                except TransportError:
+                    return
+            if not self._pong_received:
+                logger.warning("no pong within %.3gs; dropping the connection", timeout)
+                if self._error is None:
+                    self._error = KeepaliveTimeout(f"no pong received within {timeout}s")
+                await self._close_stream(force=True)
+                return
+
+    def _is_failed(self) -> bool:
+        # A method, so mypy does not keep a narrowing of _error across awaits.
+        return self._error is not None
+
+    # Closing
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Run the close handshake, bounded by close_timeout; shielded and idempotent.
+
+        Raises:
+            ValueError: ``code`` is not a valid close code to send.
+        """
+        try:
+            Close(code, reason).check()
+        except WSProtocolError as exc:
+            raise ValueError(f"invalid close code {code}") from exc
+        if len(reason.encode()) > 123:  # a control frame carries at most 125 bytes
+            raise ValueError("close reason longer than 123 bytes")
+        if self._close_started:
+            return
+        self._close_started = True
+        protocol = self._protocol
+        with anyio.CancelScope(shield=True):
+            try:
+                with anyio.move_on_after(self._config.close_timeout):
+                    if self._error is None and protocol.state is _OPEN:
+                        async with self._send_lock:
+                            if protocol.state is _OPEN:
+                                protocol.send_close(code, reason)
+                                await self._flush()
+                    # Wait for the peer's close frame and its EOF.
+                    while protocol.state is not _CLOSED and not self._stream_closed:
+                        await self._receive_some()
+            except TransportError:
+                pass
+            except Exception:
+                logger.debug("error during close handshake", exc_info=True)
+            finally:
+                self._set_closed_error(None)
+                await self._close_stream()
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a close frame (fault injection)."""
+        self._close_started = True
+        self._protocol.receive_eof()
+        self._set_closed_error(None)
+        await self._close_stream(force=True)
+
+    async def _close_stream(self, *, force: bool = False) -> None:
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        if force:
+            await anyio.aclose_forcefully(self._stream)
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._stream.aclose()
+            except Exception:
+                logger.debug("error closing stream", exc_info=True)
+
+
+# Client
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    config: WebSocketConfig = WebSocketConfig(),
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[WebSocket]:
+    """Open a ws:// or wss:// connection; close it cleanly on exit.
+
+    Owns a task group for the keepalive ping task. On exit the close handshake
+    runs shielded and bounded by ``config.close_timeout``.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL, including the query string.
+        headers: Extra handshake headers (e.g. ``Authorization``).
+        config: Protocol knobs.
+        ssl_context: TLS settings for wss://; the default context when None.
+
+    Raises:
+        HandshakeError: The server answered the upgrade with a non-101 status.
+        TransportError: DNS, refused connection, TLS failure, or open_timeout.
+        ConfigurationError: ``url`` is not a WebSocket URL.
+    """
+    ws = await _open_connection(url, headers, config, ssl_context)
+    body_exc: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        if config.ping_interval is not None:
+            tg.start_soon(ws._keepalive, name="rtagent keepalive")
+        try:
+            yield ws
+        except Exception as exc:
+            # Re-raised below so it escapes unwrapped by the task group.
+            body_exc = exc
+        finally:
+            await ws.aclose()
+            tg.cancel_scope.cancel()
+    if body_exc is not None:
+        raise body_exc
+
+
+async def _open_connection(
+    url: str,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
+    config: WebSocketConfig,
+    ssl_context: ssl.SSLContext | None,
+) -> WebSocket:
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise ConfigurationError(f"not a WebSocket URL: {url!r}") from exc
+    protocol = ClientProtocol(uri, max_size=config.max_size)
+    request = protocol.connect()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    user_agent = False
+    for name, value in items:
+        if any(c in name or c in value for c in "\r\n\0"):
+            # Typically an API key read with its trailing newline; never echo the value.
+            raise ConfigurationError(f"header {name!r} contains a line break or NUL")
+        request.headers[name] = value
+        user_agent = user_agent or name.lower() == "user-agent"
+    if not user_agent:
+        request.headers["User-Agent"] = USER_AGENT
+    protocol.send_request(request)
+
+    where = f"{uri.host}:{uri.port}"
+    stream: anyio.abc.ByteStream | None = None
+    try:
+        with anyio.fail_after(config.open_timeout):
+            if uri.secure:
+                stream = await anyio.connect_tcp(
+                    uri.host,
+                    uri.port,
+                    tls=True,
+                    ssl_context=ssl_context,
+                    tls_standard_compatible=False,
+                )
+            else:
+                stream = await anyio.connect_tcp(uri.host, uri.port)
+            await stream.send(b"".join(protocol.data_to_send()))
+            response, leftovers = await _receive_response(stream, protocol, where)
+        if response.status_code != 101:
+            raise HandshakeError(
+                response.status_code, bytes(response.body), dict(response.headers.raw_items())
+            )
+        if protocol.handshake_exc is not None:
+            raise TransportError(
+                f"invalid handshake response from {where}: {protocol.handshake_exc}"
+            ) from protocol.handshake_exc
+        ws = WebSocket(stream, protocol, config, response=response)
+        ws._handle_events(leftovers)
+        if protocol.writes:
+            async with ws._send_lock:
+                await ws._flush()
+    except TimeoutError as exc:  # before OSError: TimeoutError is one
+        await _discard(stream)
+        raise TransportError(
+            f"timed out after {config.open_timeout}s connecting to {where}"
+        ) from exc
+    except (*_STREAM_ERRORS, anyio.EndOfStream) as exc:
+        await _discard(stream)
+        raise TransportError(f"cannot connect to {where}: {exc}") from exc
+    except BaseException:
+        await _discard(stream)
+        raise
+    logger.debug("connected to %s", where)
+    return ws
+
+
+async def _receive_response(
+    stream: anyio.abc.ByteStream, protocol: ClientProtocol, where: str
+) -> tuple[Response, list[Event]]:
+    """Read until the protocol parsed the handshake response; return it and any frames after it."""
+    while True:
+        try:
+            data = await stream.receive(_RECV_SIZE)
+        except anyio.EndOfStream:
+            protocol.receive_eof()
+        else:
+            protocol.receive_data(data)
+        events = protocol.events_received()
+        if events:
+            response = events[0]
+            assert isinstance(response, Response)
+            return response, events[1:]
+        if protocol.handshake_exc is not None:
+            raise TransportError(
+                f"invalid handshake response from {where}: {protocol.handshake_exc}"
+            ) from protocol.handshake_exc
+        if protocol.reader.eof:
+            raise TransportError(f"{where} closed the connection during the handshake")
+
+
+async def _discard(stream: anyio.abc.ByteStream | None) -> None:
+    if stream is not None:
+        await anyio.aclose_forcefully(stream)
+
+
+# Server
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def serve(
+    handler: Callable[[WebSocket], Awaitable[None]],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    config: WebSocketConfig = WebSocketConfig(),
+    process_request: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse | None] | None]
+    | None = None,
+    http_handler: Callable[[HttpRequest], Awaitable[HttpResponse]] | None = None,
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve WebSocket (and plain HTTP) connections on ``host`` until cancelled.
+
+    Calls ``task_status.started(port)`` once listening, so port 0 works with
+    ``tg.start``. Upgrade requests go through ``process_request`` (an HttpResponse
+    rejects the upgrade with that status and body), then ``handler(ws)``; the
+    connection is closed cleanly when the handler returns, with 1011 when it
+    raises. Other requests go to ``http_handler`` (404 when None). Each connection
+    runs in its own task; its failure never stops the server.
+
+    Raises:
+        TransportError: The address cannot be bound.
+    """
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    except OSError as exc:
+        raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
+    async with listener, anyio.create_task_group() as tg:
+        bound_port = listener.extra(SocketAttribute.local_port)
+        for sub in listener.listeners:
+            assert isinstance(sub, anyio.abc.SocketListener)
+            tg.start_soon(_accept_loop, sub, tg, handler, config, process_request, http_handler)
+        logger.info("serving on %s:%d", host, bound_port)
+        task_status.started(bound_port)
+
+
+async def _accept_loop(
+    listener: anyio.abc.SocketListener,
+    tg: anyio.abc.TaskGroup,
+    handler: Callable[[WebSocket], Awaitable[None]],
+    config: WebSocketConfig,
+    process_request: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse | None] | None]
+    | None,
+    http_handler: Callable[[HttpRequest], Awaitable[HttpResponse]] | None,
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:  # e.g. too many open files: back off, keep serving
+            logger.warning("accept failed: %s", exc)
+            await anyio.sleep(0.1)
+            continue
+        tg.start_soon(_serve_connection, stream, handler, config, process_request, http_handler)
+
+
+async def _serve_connection(
+    stream: anyio.abc.SocketStream,
+    handler: Callable[[WebSocket], Awaitable[None]],
+    config: WebSocketConfig,
+    process_request: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse | None] | None]
+    | None,
+    http_handler: Callable[[HttpRequest], Awaitable[HttpResponse]] | None,
+) -> None:
+    try:
+        try:
+            with anyio.fail_after(config.open_timeout):
+                buffer, head_end = await _read_head(stream)
+                method, path, headers = _parse_head(buffer[:head_end])
+        except _BadRequest as exc:
+            await _send_http(stream, _error_response(exc.status, str(exc)), config)
+            return
+        upgrade = method == "GET" and any(
+            token.strip().lower() == "websocket" for token in headers.get("Upgrade", "").split(",")
+        )
+        if upgrade:
+            await _serve_websocket(stream, buffer, handler, config, process_request)
+        else:
+            with anyio.fail_after(config.open_timeout):
+                body = await _read_body(stream, buffer, head_end, headers, config.max_size)
+            request = HttpRequest(method, path, headers, body)
+            if http_handler is None:
+                response = _error_response(404, f"no route for {method} {path}", "not_found")
+            else:
+                try:
+                    response = await http_handler(request)
+                except Exception:
+                    logger.exception("http_handler failed for %s %s", method, path)
+                    response = _error_response(500, "internal server error", "server_error")
+            await _send_http(stream, response, config)
+    except (TimeoutError, EOFError, anyio.EndOfStream, *_STREAM_ERRORS) as exc:
+        logger.debug("connection dropped before it was served: %r", exc)
+    except _BadRequest as exc:
+        await _send_http(stream, _error_response(exc.status, str(exc)), config)
+    except Exception:
+        logger.exception("unexpected error serving a connection")
+    finally:
+        await anyio.aclose_forcefully(stream)
+
+
+async def _read_head(stream: anyio.abc.ByteStream) -> tuple[bytearray, int]:
+    """Buffer bytes until the end of the HTTP head; return the buffer and the head's length."""
+    buffer = bytearray()
+    start = 0
+    while True:
+        end = buffer.find(b"\r\n\r\n", start)
+        if end >= 0:
+            return buffer, end + 4
+        if len(buffer) > _MAX_HEAD_SIZE:
+            raise _BadRequest(431, "request head too large")
+        start = max(0, len(buffer) - 3)
+        buffer += await stream.receive(_RECV_SIZE)
+
+
+def _parse_head(head: bytearray) -> tuple[str, str, Headers]:
+    try:
+        lines = head.decode("iso-8859-1").split("\r\n")
+        method, path, version = lines[0].split(" ", 2)
+        if not version.startswith("HTTP/1."):
+            raise ValueError(version)
+        headers = Headers()
+        for line in lines[1:]:
+            if line:
+                name, sep, value = line.partition(":")
+                if not sep or not name or name != name.strip():
+                    raise ValueError(line)
+                headers[name] = value.strip()
+        headers.get("Upgrade")  # multiple values are malformed for our purposes
+        headers.get("Content-Length")
+    except (ValueError, LookupError) as exc:
+        raise _BadRequest(400, "malformed HTTP request") from exc
+    return method, path, headers
+
+
+async def _read_body(
+    stream: anyio.abc.ByteStream, buffer: bytearray, head_end: int, headers: Headers, limit: int
+) -> bytes:
+    if "Transfer-Encoding" in headers:
+        raise _BadRequest(411, "send a Content-Length, not a transfer coding")
+    raw = headers.get("Content-Length", "0")
+    if not raw.isdigit():
+        raise _BadRequest(400, "invalid Content-Length")
+    length = int(raw)
+    if length > limit:
+        raise _BadRequest(413, "request body too large")
+    body = buffer[head_end:]
+    while len(body) < length:
+        body += await stream.receive(_RECV_SIZE)
+    return bytes(body[:length])
+
+
+async def _serve_websocket(
+    stream: anyio.abc.SocketStream,
+    buffer: bytearray,
+    handler: Callable[[WebSocket], Awaitable[None]],
+    config: WebSocketConfig,
+    process_request: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse | None] | None]
+    | None,
+) -> None:
+    protocol = ServerProtocol(max_size=config.max_size)
+    protocol.receive_data(buffer)
+    events = protocol.events_received()
+    if not events:
+        # websockets rejected the head itself (its answer, if any, is in data_to_send).
+        await _send_chunks(stream, protocol.data_to_send(), config)
+        return
+    request = events[0]
+    assert isinstance(request, Request)
+    response: Response | None = None
+    if process_request is not None:
+        try:
+            result = process_request(
+                # Request.method exists from websockets 17 on; upgrades are GET anyway.
+                HttpRequest(getattr(request, "method", "GET"), request.path, request.headers, b"")
+            )
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            logger.exception("process_request failed for %s", request.path)
+            result = _error_response(500, "internal server error", "server_error")
+        if result is not None:
+            response = _to_response(result)
+    if response is None:
+        response = protocol.accept(request)
+    protocol.send_response(response)
+    if response.status_code != 101:
+        await _send_chunks(stream, protocol.data_to_send(), config)
+        return
+    ws = WebSocket(stream, protocol, config, request=request)
+    async with anyio.create_task_group() as tg:
+        if config.ping_interval is not None:
+            tg.start_soon(ws._keepalive, name="rtagent keepalive")
+        try:
+            async with ws._send_lock:
+                await ws._flush()
+            ws._handle_events(events[1:])
+            await handler(ws)
+        except TransportError as exc:
+            logger.debug("connection ended in handler: %r", exc)
+        except anyio.get_cancelled_exc_class():
+            await ws.aclose(CloseCode.GOING_AWAY, "server shutting down")
+            raise
+        except Exception:
+            logger.exception("connection handler failed")
+            await ws.aclose(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            await ws.aclose()
+            tg.cancel_scope.cancel()
+
+
+async def _send_chunks(
+    stream: anyio.abc.SocketStream, chunks: list[bytes], config: WebSocketConfig
+) -> None:
+    """Write an HTTP answer, half-close, and let the client read it before we close."""
+    data = b"".join(chunks)
+    try:
+        if data:
+            await stream.send(data)
+        await stream.send_eof()
+        # Closing with unread input would send RST and could destroy the answer.
+        with anyio.move_on_after(config.close_timeout):
+            while True:
+                await stream.receive(_RECV_SIZE)
+    except (anyio.EndOfStream, *_STREAM_ERRORS):
+        pass
+
+
+async def _send_http(
+    stream: anyio.abc.SocketStream, response: HttpResponse, config: WebSocketConfig
+) -> None:
+    await _send_chunks(stream, [_to_response(response).serialize()], config)
+
+
+def _to_response(response: HttpResponse) -> Response:
+    try:
+        phrase = http.HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(response.body))),
+        ]
+    )
+    for name, value in response.headers:
+        if name.lower() not in ("content-length", "connection"):
+            headers[name] = value
+    return Response(response.status, phrase, headers, response.body)
+
+
+def _error_response(status: int, message: str, code: str | None = None) -> HttpResponse:
+    """A JSON error body shaped like the Realtime API's HTTP errors."""
+    body = {
+        "error": {
+            "type": "invalid_request_error",
+            "code": code,
+            "message": message,
+            "param": None,
+        }
+    }
+    return HttpResponse(status, json.dumps(body).encode())

@@ -1,0 +1,384 @@
+"""Sans-I/O tests of the local server's engine, brains, validation and VAD."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from conformance import assert_client_event, assert_server_event
+
+from rtagent.local import Call, Conversation, Engine, RuleBrain, ScriptedBrain, Turn
+from rtagent.local.audio import EnergyVad, silence_pcm16, sine_pcm16
+from rtagent.local.brains import fill_arguments
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city"],
+    },
+}
+
+
+def feed(engine: Engine, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Send one valid client event, then drain every streamed event; all are validated."""
+    assert_client_event(event)
+    out = engine.handle(event)
+    while (ev := engine.next_event()) is not None:
+        out.append(ev)
+    for ev in out:
+        assert_server_event(ev)
+    return out
+
+
+def user(text: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+def test_session_created_is_full_default() -> None:
+    """session.created carries the complete GA default session."""
+    engine = Engine(model="gpt-realtime-2")
+    (event,) = engine.start()
+    assert_server_event(event)
+    session = event["session"]
+    assert session["type"] == "realtime" and session["object"] == "realtime.session"
+    assert session["id"].startswith("sess_") and session["model"] == "gpt-realtime-2"
+    assert session["output_modalities"] == ["audio"] and session["tools"] == []
+    assert session["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+    assert session["max_output_tokens"] == "inf" and session["tracing"] is None
+
+
+def test_session_update_merges_nested_fields() -> None:
+    """session.update changes only the fields sent, deep inside audio too."""
+    engine = Engine()
+    engine.start()
+    update = {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "instructions": "Be brief.",
+            "audio": {
+                "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 800}}
+            },
+        },
+    }
+    (event,) = feed(engine, update)
+    session = event["session"]
+    assert event["type"] == "session.updated"
+    assert session["instructions"] == "Be brief."
+    assert session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 800
+    assert session["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+    assert session["audio"]["output"]["voice"] == "marin"
+
+
+def test_session_update_rejects_bad_fields_naming_them() -> None:
+    """Unknown, missing and mistyped session fields give errors whose param names the field."""
+    engine = Engine()
+    engine.start()
+    cases = [
+        ({"type": "realtime", "temperature": 0.8}, "unknown_parameter", "session.temperature"),
+        ({"instructions": "x"}, "missing_required_parameter", "session.type"),
+        ({"type": "realtime", "instructions": 5}, "invalid_type", "session.instructions"),
+        (
+            {"type": "realtime", "output_modalities": ["video"]},
+            "invalid_value",
+            "session.output_modalities[0]",
+        ),
+        (
+            {"type": "realtime", "tools": [{"type": "function"}]},
+            "missing_required_parameter",
+            "session.tools[0].name",
+        ),
+        (
+            {"type": "realtime", "max_output_tokens": 0},
+            "integer_below_min_value",
+            "session.max_output_tokens",
+        ),
+        ({"type": "realtime", "model": "other"}, "invalid_value", "session.model"),
+    ]
+    for session, code, param in cases:
+        (event,) = engine.handle(
+            {"type": "session.update", "event_id": "evt_1", "session": session}
+        )
+        assert_server_event(event)
+        assert event["type"] == "error", session
+        assert (event["error"]["code"], event["error"]["param"]) == (code, param)
+        assert event["error"]["event_id"] == "evt_1"
+    assert engine.session["instructions"] == ""
+
+
+def test_item_create_chains_previous_item_ids() -> None:
+    """Items chain by previous_item_id; 'root' inserts first; an unknown one is rejected."""
+    engine = Engine()
+    engine.start()
+    first = feed(engine, user("one"))
+    assert [e["type"] for e in first] == ["conversation.item.added", "conversation.item.done"]
+    assert first[0]["previous_item_id"] is None
+    second = feed(engine, user("two"))
+    assert second[0]["previous_item_id"] == first[0]["item"]["id"]
+    root = feed(engine, {**user("zero"), "previous_item_id": "root"})
+    assert root[0]["previous_item_id"] is None
+    assert [i["content"][0]["text"] for i in engine.items] == ["zero", "one", "two"]
+    (err,) = feed(engine, {**user("x"), "previous_item_id": "item_missing"})
+    assert err["type"] == "error" and err["error"]["param"] == "previous_item_id"
+    assert len(engine.items) == 3
+
+
+def test_item_create_errors() -> None:
+    """Orphan outputs, assistant audio and malformed items are rejected and not added."""
+    engine = Engine()
+    engine.start()
+    orphan = {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": "call_x", "output": "{}"},
+    }
+    (err,) = feed(engine, orphan)
+    assert err["error"]["param"] == "item.call_id"
+    audio = {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_audio", "transcript": "x"}],
+        },
+    }
+    (err,) = feed(engine, audio)
+    assert err["error"]["param"] == "item.content[0].type"
+    bad = [
+        {"type": "conversation.item.create", "item": {"type": "user", "text": "hi"}},
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": "c", "output": {}},
+        },
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_image", "image_url": "x"}],
+            },
+        },
+    ]
+    for event in bad:
+        (err,) = engine.handle(event)
+        assert_server_event(err)
+        assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    assert engine.items == []
+
+
+def test_retrieve_delete_truncate() -> None:
+    """Retrieve returns the item, delete removes it, truncate checks the audio length."""
+    engine = Engine(ScriptedBrain([Turn(text="Hello there friend")]))
+    engine.start()
+    (added, _) = feed(engine, user("hi"))
+    (got,) = feed(engine, {"type": "conversation.item.retrieve", "item_id": added["item"]["id"]})
+    assert got["type"] == "conversation.item.retrieved"
+    events = feed(engine, {"type": "response.create"})  # audio output by default
+    item_id = events[-1]["response"]["output"][0]["id"]
+    (bad,) = feed(
+        engine,
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 10**6,
+        },
+    )
+    assert bad["type"] == "error" and bad["error"]["param"] == "audio_end_ms"
+    (ok,) = feed(
+        engine,
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 50,
+        },
+    )
+    assert ok["type"] == "conversation.item.truncated"
+    (full,) = feed(engine, {"type": "conversation.item.retrieve", "item_id": item_id})
+    assert len(base64.b64decode(full["item"]["content"][0]["audio"])) == 50 * 48
+    (gone,) = feed(engine, {"type": "conversation.item.delete", "item_id": added["item"]["id"]})
+    assert gone == {
+        "event_id": gone["event_id"],
+        "type": "conversation.item.deleted",
+        "item_id": added["item"]["id"],
+    }
+    (err,) = feed(engine, {"type": "conversation.item.delete", "item_id": added["item"]["id"]})
+    assert err["type"] == "error"
+
+
+def test_protocol_errors_keep_going() -> None:
+    """Malformed JSON, unknown types and bad shapes become invalid_request_error events."""
+    engine = Engine()
+    engine.start()
+    for raw in (
+        "{oops",
+        "[1]",
+        json.dumps({"type": "response.audio.delta"}),
+        json.dumps({"event_id": "e"}),
+    ):
+        (event,) = engine.handle_text(raw)
+        assert_server_event(event)
+        assert event["error"]["type"] == "invalid_request_error"
+    (event,) = engine.handle(
+        {"type": "response.create", "response": {"modalities": ["text"]}, "event_id": "e9"}
+    )
+    assert (
+        event["error"]["code"] == "unknown_parameter"
+        and event["error"]["param"] == "response.modalities"
+    )
+    assert event["error"]["event_id"] == "e9"
+
+
+def test_commit_empty_buffer() -> None:
+    """Committing less than 100 ms of audio is input_audio_buffer_commit_empty."""
+    engine = Engine()
+    engine.start()
+    (err,) = feed(engine, {"type": "input_audio_buffer.commit", "event_id": "c1"})
+    assert err["error"]["code"] == "input_audio_buffer_commit_empty"
+    feed(
+        engine,
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+        },
+    )
+    feed(
+        engine,
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(sine_pcm16(200)).decode()},
+    )
+    events = feed(engine, {"type": "input_audio_buffer.commit"})
+    assert [e["type"] for e in events] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    assert events[1]["item"]["content"] == [{"type": "input_audio", "transcript": None}]
+    assert not engine.has_active_response  # commit never starts a response
+
+
+def test_energy_vad_timing() -> None:
+    """The VAD reports speech start (minus prefix padding) and stop after the silence window."""
+    vad = EnergyVad(prefix_padding_ms=100, silence_duration_ms=300)
+    from rtagent.local.audio import decode_samples
+
+    audio = silence_pcm16(500) + sine_pcm16(400) + silence_pcm16(400)
+    changes = vad.feed(decode_samples(audio, "audio/pcm"), 24000)
+    assert [(c.kind, c.ms) for c in changes] == [("started", 400), ("stopped", 900)]
+
+
+def test_max_output_tokens_makes_incomplete() -> None:
+    """A reply longer than max_output_tokens ends incomplete with reason max_output_tokens."""
+    engine = Engine(ScriptedBrain([Turn(text="word " * 50)]))
+    engine.start()
+    events = feed(
+        engine,
+        {
+            "type": "response.create",
+            "response": {"max_output_tokens": 5, "output_modalities": ["text"]},
+        },
+    )
+    done = events[-1]["response"]
+    assert done["status"] == "incomplete"
+    assert done["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+    assert done["output"][0]["status"] == "incomplete"
+
+
+def test_scripted_brain_turns_and_fallback() -> None:
+    """ScriptedBrain plays turns in order, computes lambdas, then summarises the last output."""
+    brain = ScriptedBrain(
+        [Turn(text=lambda c: f"n={len(c.items)}"), Turn(calls=[Call("echo", {"text": "hi"})])]
+    )
+    convo = Conversation(
+        items=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]}
+        ]
+    )
+    assert brain.reply(convo).text == "n=1"
+    assert brain.reply(convo).calls[0].name == "echo"
+    assert brain.reply(convo).text == "OK"
+    outputs = Conversation(
+        items=[
+            {"type": "function_call", "call_id": "c1", "name": "echo", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "hi"},
+        ]
+    )
+    assert "hi" in str(brain.reply(outputs).text)
+
+
+def test_rule_brain_picks_tool_and_fills_arguments() -> None:
+    """RuleBrain calls the tool the user names and fills args from the schema."""
+    convo = Conversation(
+        items=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What's the weather in New York in fahrenheit?"}
+                ],
+            }
+        ],
+        tools=[WEATHER],
+    )
+    turn = RuleBrain().reply(convo)
+    assert turn.calls == [Call("get_weather", {"city": "New York", "unit": "fahrenheit"})]
+    assert RuleBrain().reply(convo) == turn  # deterministic
+    add = {
+        "type": "function",
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    }
+    assert fill_arguments(add, "please add 2.5 and 4") == {"a": 2.5, "b": 4}
+    echo = {
+        "type": "function",
+        "name": "echo",
+        "parameters": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        },
+    }
+    assert fill_arguments(echo, "echo hello world") == {"text": "hello world"}
+    assert fill_arguments(WEATHER, "weather please") is None
+
+
+def test_rule_brain_text_replies() -> None:
+    """RuleBrain greets, talks like a pirate when told, and uses tool outputs."""
+    hello = Conversation(
+        items=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Hello!"}],
+            }
+        ]
+    )
+    assert RuleBrain().reply(hello).text == "Hello! How can I help you today?"
+    pirate = Conversation(items=hello.items, instructions="Speak like a pirate.")
+    assert "matey" in str(RuleBrain().reply(pirate).text)
+    outputs = Conversation(
+        items=[
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": json.dumps({"temp_c": 21})},
+        ]
+    )
+    assert "21" in str(RuleBrain().reply(outputs).text)
