@@ -33,7 +33,6 @@ from . import events as ev
 from .errors import (
     ConfigurationError,
     ConnectionClosed,
-    ReconnectFailed,
     RTAgentError,
     ServerError,
     SessionClosed,
@@ -284,20 +283,18 @@ class RealtimeSession:
     # -- connection lifecycle ----------------------------------------------------------------
 
     async def _run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect, serve, and reconnect until closed or the retry policy gives up."""
         attempt = 0
         planned = False
         try:
             while not self._stop.is_set():
                 stack = AsyncExitStack()
                 try:
-                    try:
-                        ws = await retry_call(self._retry, self._open, stack)
-                    except BaseException:
-                        await stack.aclose()
-                        raise
-                except Exception as exc:
-                    if attempt == 0:
-                        raise
+                    ws = await retry_call(self._retry, self._open, stack)
+                except BaseException as exc:
+                    await stack.aclose()
+                    if attempt == 0 or not isinstance(exc, Exception):
+                        raise  # the first connect reports straight to connect()'s caller
                     self._fail(exc)
                     return
                 async with stack:
@@ -305,35 +302,23 @@ class RealtimeSession:
                         task_status.started()
                     else:
                         self.reconnects += 1
-                        self._emit(
-                            Reconnected(
-                                attempt, planned, *self._report_fields(),
-                            )
-                        )
+                        r = self._resume_report
+                        self._emit(Reconnected(attempt, planned, r.items_restored, r.outputs_restored,
+                                               r.requests_pending, r.lost))
                     attempt += 1
-                    planned = False
-                    try:
-                        await self._read_loop(ws)
-                        if self._stop.is_set():
-                            return
-                        reason = "server closed the connection"
-                        if self._rollover:
-                            planned = True
-                    except (TransportError, _SessionExpired) as exc:
-                        if self._stop.is_set():
-                            return
-                        reason = str(exc)
-                    finally:
-                        self._ws = None
-                    # Tools keep running across reconnects: their outputs are replayed.
-                    cut = self._core.connection_lost()
-                    if not planned:
-                        logger.warning("connection lost: %s", reason)
-                        self._emit(ConnectionLost(reason, tuple(cut)))
-                    self._rollover = False
-                    if not self._reconnect:
-                        self._fail(ConnectionClosed(None, reason))
-                        return
+                    reason = await self._serve(ws)
+                if reason is None:
+                    return
+                planned = self._rollover
+                self._rollover = False
+                # Tools keep running across reconnects: their outputs are replayed.
+                cut = self._core.connection_lost()
+                if not planned:
+                    logger.warning("connection lost: %s", reason)
+                    self._emit(ConnectionLost(reason, tuple(cut)))
+                if not self._reconnect:
+                    self._fail(ConnectionClosed(None, reason))
+                    return
         finally:
             self._stop.set()
             for send in self._subscribers:
@@ -345,9 +330,21 @@ class RealtimeSession:
                     waiter.error = waiter.error or self._closed_error or SessionClosed("session closed")
                     waiter.done.set()
 
-    def _report_fields(self) -> tuple[int, int, int, tuple[str, ...]]:
-        r = self._resume_report
-        return r.items_restored, r.outputs_restored, r.requests_pending, r.lost
+    async def _serve(self, ws: WebSocket) -> str | None:
+        """Run the read loop on one connection; the reason it ended, or None when closing."""
+        try:
+            await self._read_loop(ws)
+            reason = "planned rollover" if self._rollover else "server closed the connection"
+        except (TransportError, _SessionExpired) as exc:
+            reason = str(exc) or type(exc).__name__
+        except Exception as exc:
+            # A bug of ours must not kill the caller's task group; end the session clearly.
+            logger.exception("session loop failed")
+            self._fail(exc)
+            return None
+        finally:
+            self._ws = None
+        return None if self._stop.is_set() else reason
 
     async def _open(self, stack: AsyncExitStack) -> WebSocket:
         """Open a connection and bring it to a usable state (config + conversation in)."""
@@ -394,8 +391,7 @@ class RealtimeSession:
             self._emit(event)
 
     def _fail(self, exc: BaseException) -> None:
-        if not isinstance(exc, RTAgentError):
-            exc = ReconnectFailed(1, exc)
+        """End the session for good: every waiter and later call gets ``exc``."""
         self._closed_error = exc
         logger.error("session ended: %s", exc)
         for waiter in self._waiters:
