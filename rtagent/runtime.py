@@ -55,6 +55,7 @@ from .transport import connect as ws_connect
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .plugins import PluginFolder
 
 __all__ = ["DEFAULT_URL", "RealtimeSession", "connect"]
 
@@ -99,6 +100,7 @@ class RealtimeSession:
         retry: RetryPolicy,
         reconnect: bool,
         max_duration: float,
+        planned_rollover: bool,
         ws_config: WebSocketConfig,
         audio_chunk_ms: int,
     ) -> None:
@@ -109,6 +111,7 @@ class RealtimeSession:
         self._retry = retry
         self._reconnect = reconnect
         self._max_duration = max_duration
+        self._planned_rollover = planned_rollover
         self._ws_config = ws_config
         self._chunk_bytes = max(48, audio_chunk_ms * 48)
         self._core = Session(agent.session_config(), interrupt_policy=self._interrupt_policy)
@@ -244,6 +247,21 @@ class RealtimeSession:
         self.tools = registry
         self._core.update_config({"tools": registry.schemas()})
         await self._flush()
+
+    async def follow_plugins(self, folder: PluginFolder, *, interval: float = 1.0) -> None:
+        """Keep the session's tools in step with a plugin folder; runs until cancelled.
+
+        Each change found by :meth:`PluginFolder.watch` (files added, edited or removed)
+        is applied live with ``session.update``. A broken edit keeps the last good tools
+        of that file, as the folder reports.
+        """
+        if not folder.registry.names():
+            folder.load()
+        own = [t for t in self.tools if t.name not in folder.registry]
+        async for report in folder.watch(interval):
+            for path, message in report.failed.items():
+                logger.warning("plugin %s failed to reload: %s", path, message)
+            await self.update_tools(ToolRegistry(own).merge(report.registry, replace=True))
 
     async def handoff(self, agent: Agent) -> None:
         """Hand the conversation to another agent: its instructions and tools take over."""
@@ -410,7 +428,8 @@ class RealtimeSession:
         core = self._core
         watch = anyio.CancelScope()
         assert self._tg is not None
-        self._tg.start_soon(self._rollover_watch, ws, watch)
+        if self._planned_rollover:
+            self._tg.start_soon(self._rollover_watch, ws, watch)
         try:
             while True:
                 try:
@@ -660,6 +679,7 @@ async def connect(
     retry: RetryPolicy | None = None,
     reconnect: bool = True,
     max_duration: float = _DEFAULT_MAX_DURATION,
+    planned_rollover: bool = True,
     ws_config: WebSocketConfig | None = None,
     audio_chunk_ms: int = 100,
 ) -> AsyncIterator[RealtimeSession]:
@@ -679,6 +699,8 @@ async def connect(
         reconnect: reconnect and restore the conversation when the connection drops.
         max_duration: roll over to a new connection between responses before this many
             seconds (the server's ``expires_at`` wins when earlier).
+        planned_rollover: set False to keep each connection until the server ends it
+            (``session_expired``), then reconnect; nothing is lost either way.
         ws_config: WebSocket limits and keepalive.
         audio_chunk_ms: size of ``input_audio_buffer.append`` chunks for :meth:`send_audio`.
 
@@ -700,6 +722,7 @@ async def connect(
         retry=retry or RetryPolicy(),
         reconnect=reconnect,
         max_duration=max_duration,
+        planned_rollover=planned_rollover,
         ws_config=ws_config or WebSocketConfig(),
         audio_chunk_ms=audio_chunk_ms,
     )

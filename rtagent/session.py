@@ -340,6 +340,8 @@ class Session:
         self._pump()
 
     def _on_output_item_done(self, event: ev.ResponseOutputItemDone) -> None:
+        if event.response_id in self._oob:
+            return  # out-of-band output never enters the conversation
         item = event.item
         if item.type == "function_call":
             # arguments.done / output_item.done are also sent for cut-off calls: run only

@@ -54,21 +54,32 @@ class AnswersAfterLookup:
 
 @asynccontextmanager
 async def live(
-    agent: Agent, turns: list[Turn] | Brain, faults: Any = None, **options: Any
+    agent: Agent, turns: list[Turn] | Brain, faults: Any = None, *, race: bool = False, **options: Any
 ) -> AsyncIterator[tuple[LocalRealtimeServer, RealtimeSession]]:
     brain = ScriptedBrain(turns) if isinstance(turns, list) else turns
     async with LocalRealtimeServer(brain=brain, faults=faults) as server:
         options.setdefault("retry", FAST_RETRY)
         async with connect(agent, url=server.url, api_key="sk-test", **options) as session:
             yield server, session
-        check_client_events(server)
+        check_client_events(server, race=race)
 
 
-def check_client_events(server: LocalRealtimeServer) -> None:
-    """Every event the runtime sent, on every connection, is valid GA."""
+def check_client_events(server: LocalRealtimeServer, *, race: bool = False) -> None:
+    """Every event the runtime sent is valid GA, and the server never refused one.
+
+    Only a test that provokes the server-started-response race (``race=True``) may
+    see ``conversation_already_has_active_response``. ``response_cancel_not_active``
+    is the harmless answer to a cancel that crossed the response's end on the wire.
+    No other error caused by a client event is allowed.
+    """
     for record in server.connections:
         for event in record.received:
             assert_client_event(event)
+        for event in record.sent:
+            if event["type"] == "error" and event["error"].get("event_id"):
+                if event["error"]["code"] == "response_cancel_not_active":
+                    continue
+                assert race and event["error"]["code"] == "conversation_already_has_active_response", event
 
 
 def received(server: LocalRealtimeServer, index: int = -1) -> list[dict[str, Any]]:
@@ -147,7 +158,7 @@ async def test_server_started_response_race_is_absorbed() -> None:
     turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="from the server"), Turn(text="never")]
     faults = Faults(auto_response_after_output=True)
     with anyio.fail_after(10):
-        async with live(Echo(), turns, faults) as (server, session):
+        async with live(Echo(), turns, faults, race=True) as (server, session):
             answer = await session.ask("go")
             sent = received(server)
             server_sent = server.connections[-1].sent
@@ -351,7 +362,8 @@ async def test_session_expiry_mid_tool_call_loses_nothing() -> None:
     agent = Slow()
     turns = [Turn(calls=[Call("crunch")]), Turn(text="result is in")]
     with anyio.fail_after(15):
-        async with live(agent, turns, [Faults(expire_after=0.5), None]) as (server, session):
+        async with live(agent, turns, [Faults(expire_after=0.5), None],
+                        planned_rollover=False) as (server, session):
             assert await session.ask("go") == "result is in"
             first = server.connections[0].sent
             last = received(server, 1)
@@ -580,3 +592,49 @@ async def test_history_survives_for_inspection() -> None:
             history = session.history
     assert [i["type"] for i in history] == ["message", "function_call", "function_call_output", "message"]
     assert json.loads(history[1]["arguments"]) == {"text": "x"}
+
+
+async def test_out_of_band_response_skips_the_gate_and_the_history() -> None:
+    """conversation="none" responses go out at once, run beside others, and leave history alone."""
+    turns = [Turn(text="classified: greeting"), Turn(text="Hello!")]
+    with anyio.fail_after(10):
+        async with live(Echo(), turns) as (server, session):
+            await session.create_response(conversation="none", output_modalities=["text"],
+                                          instructions="Classify the intent.", input=[])
+            assert await session.ask("hi") == "Hello!"
+            await server.wait_for(lambda rec: sum(e["type"] == "response.done" for e in rec.sent) == 2)
+            sent = received(server)
+            history = session.history
+    creates = [e for e in sent if e["type"] == "response.create"]
+    assert creates[0]["response"]["conversation"] == "none"
+    assert creates[0]["response"]["metadata"] == {"rtagent_oob": "1"}
+    assert [i.get("role") for i in history] == ["user", "assistant"]
+
+
+async def test_follow_plugins_applies_reloads_live(tmp_path: Any) -> None:
+    """Editing a plugin folder updates the live session's tools with session.update."""
+    import os
+
+    from rtagent.plugins import PluginFolder
+
+    (tmp_path / "first.py").write_text(
+        "from rtagent import tool\n\n@tool\ndef alpha() -> str:\n    \"\"\"Alpha.\"\"\"\n    return 'a'\n"
+    )
+    folder = PluginFolder(tmp_path)
+    folder.load()
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="ok")]) as (server, session):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: session.follow_plugins(folder, interval=0.02))
+                second = tmp_path / "second.py"
+                second.write_text(
+                    "from rtagent import tool\n\n@tool\ndef beta(n: int) -> int:\n"
+                    "    \"\"\"Beta.\"\"\"\n    return n\n"
+                )
+                os.utime(second, (1, 1))
+                record = await server.wait_for(lambda rec: any(
+                    e["type"] == "session.update" and len(e["session"].get("tools", [])) == 3
+                    for e in rec.received))
+                tg.cancel_scope.cancel()
+    update = [e for e in record.received if e["type"] == "session.update"][-1]
+    assert sorted(t["name"] for t in update["session"]["tools"]) == ["alpha", "beta", "echo"]
