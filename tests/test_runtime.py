@@ -638,3 +638,39 @@ async def test_follow_plugins_applies_reloads_live(tmp_path: Any) -> None:
                 tg.cancel_scope.cancel()
     update = [e for e in record.received if e["type"] == "session.update"][-1]
     assert sorted(t["name"] for t in update["session"]["tools"]) == ["alpha", "beta", "echo"]
+
+
+async def test_tool_hands_off_through_its_context() -> None:
+    """A tool given ToolContext can hand the conversation to another agent mid-round."""
+    from rtagent import ToolContext
+
+    class Billing(Agent):
+        instructions = "You handle billing."
+
+        @tool
+        def refund(self, amount: float) -> str:
+            """Refund an amount."""
+            return f"refunded {amount}"
+
+    class Front(Agent):
+        instructions = "You route callers."
+
+        @tool
+        async def transfer_to_billing(self, ctx: ToolContext) -> str:
+            """Transfer the caller to billing."""
+            await ctx.session.handoff(Billing())
+            return "transferred"
+
+    turns = [Turn(calls=[Call("transfer_to_billing")]), Turn(text="billing here"),
+             Turn(calls=[Call("refund", {"amount": 2})]), Turn(text="refunded")]
+    with anyio.fail_after(10):
+        async with live(Front(), turns) as (server, session):
+            assert await session.ask("I want a refund") == "billing here"
+            assert await session.ask("two dollars") == "refunded"
+            sent = received(server)
+    kinds_seen = kinds(sent)
+    handoff_at = [i for i, e in enumerate(sent) if e["type"] == "session.update"][1]
+    assert sent[handoff_at]["session"]["instructions"] == "You handle billing."
+    # The handoff's session.update precedes the output, so the next response uses the new agent.
+    assert handoff_at < kinds_seen.index("conversation.item.create:function_call_output")
+    assert [o["output"] for o in outputs(sent)] == ["transferred", "refunded 2.0"]
