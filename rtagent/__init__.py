@@ -2,6 +2,7 @@
 
 from .agent import UNSET, Agent
 from .errors import (
+    ClientSecretError,
     ConfigurationError,
     ConnectionClosed,
     HandshakeError,
@@ -27,15 +28,19 @@ from .notices import (
 from .plugins import PluginFolder, ReloadReport, load_entry_point_plugins, load_plugins
 from .retry import RetryPolicy, is_retryable
 from .runtime import RealtimeSession, connect
+from .secrets import ClientSecret, acreate_client_secret, create_client_secret
 from .sync import SyncSession, connect_sync
 from .tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
 from .transport import WebSocketConfig
+from .wav import read_wav, write_wav
 
 __version__ = "0.1.0"
 
 __all__ = [
     "UNSET",
     "Agent",
+    "ClientSecret",
+    "ClientSecretError",
     "ConfigurationError",
     "ConnectionClosed",
     "ConnectionLost",
@@ -66,12 +71,16 @@ __all__ = [
     "TransportError",
     "WebSocketConfig",
     "__version__",
+    "acreate_client_secret",
     "connect",
     "connect_sync",
+    "create_client_secret",
     "get_tool_spec",
     "is_retryable",
     "is_tool",
     "load_entry_point_plugins",
     "load_plugins",
+    "read_wav",
     "tool",
+    "write_wav",
 ]

@@ -5,7 +5,11 @@ Each subcommand is two functions: ``_add_<name>(subparsers)`` declares its argum
 to ``_SUBCOMMANDS``.
 
 Errors print one line, ``rtagent: error: ...``, on stderr; the exit status is 2 for usage
-errors and 1 for failures. ``--debug`` shows the traceback and debug logs instead.
+errors (bad or conflicting options) and 1 for failures (an agent that cannot be loaded, a
+connection refused or lost for good). ``--debug`` shows the traceback and debug logs instead.
+
+``chat`` and ``token`` talk to the embedded local server when ``OPENAI_API_KEY`` is not set
+(or with ``--local``), so they work on a fresh machine with no key.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .agent import Agent
-from .errors import ConfigurationError
+from .errors import ClientSecretError, ConfigurationError, HandshakeError, ReconnectFailed
 from .loading import load_agent
 from .plugins import load_plugins
 
 __all__ = ["main"]
 
 _PROG = "rtagent"
+_LOCAL_KEY = "sk-local"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except (_UsageError, ConfigurationError) as exc:
+        # The user can fix these by changing the command line or the agent file.
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -157,11 +171,250 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- rtagent chat ----------------------------------------------------------------------------
+
+
+def _add_chat(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "chat",
+        parents=[common],
+        help="chat with an agent in the terminal (local server when no API key is set)",
+        description=(
+            "Chat with an agent: its replies stream as they arrive and each tool call is shown "
+            "on one line (arguments, result, duration). Without OPENAI_API_KEY (or with "
+            "--local) the embedded local server answers with rule-based replies. Standard "
+            "input may be piped: one message a line, each answered in full, exit at EOF. "
+            "Ctrl-C cancels the current reply; a second Ctrl-C or Ctrl-D quits."
+        ),
+        epilog="exit status: 0 ok, 1 failure (connection or a reply failed), 2 usage or configuration error (bad option, agent or file)",
+    )
+    p.add_argument("target", metavar="AGENT", help="file.py[:Class] or module:Class")
+    p.add_argument(
+        "--plugins", metavar="DIR", action="append", default=[], help="add the tools of a plugin folder (repeatable)"
+    )
+    _add_connection_options(p)
+    voice = p.add_argument_group("voice")
+    voice.add_argument(
+        "--audio-in", metavar="WAV", type=Path, help="send this WAV file as your turn, then exit"
+    )
+    voice.add_argument(
+        "--audio-out", metavar="WAV", type=Path, help="ask for spoken replies and write them to this WAV file"
+    )
+    voice.add_argument(
+        "--mic",
+        action="store_true",
+        help="live microphone and speaker (needs: pip install 'rtagent[voice]')",
+    )
+    p.set_defaults(handler=_cmd_chat)
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .chat import ChatOptions, run_chat
+
+    if args.mic and args.audio_in is not None:
+        raise _UsageError("--mic and --audio-in cannot be combined")
+    connect_options, local, reason = _connection(args)
+    agent = _agent(args.target)
+    for folder in args.plugins:
+        registry = load_plugins(folder)
+        if registry.names():
+            agent.tools = [*agent.tools, registry]
+    options = ChatOptions(
+        connect=connect_options,
+        local=local,
+        local_reason=reason,
+        audio_in=args.audio_in,
+        audio_out=args.audio_out,
+        mic=args.mic,
+    )
+    with _quiet(args):
+        status: int = anyio.run(partial(run_chat, agent, options))
+    return status
+
+
+# -- rtagent token ---------------------------------------------------------------------------
+
+
+def _add_token(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "token",
+        parents=[common],
+        help="mint an ephemeral client secret for a browser or other untrusted client",
+        description=(
+            "Mint an ephemeral client secret bound to AGENT's session config "
+            "(POST /v1/realtime/client_secrets) and print it as JSON. Without OPENAI_API_KEY "
+            "(or with --local) an embedded local server mints it: such a secret is only a "
+            "demonstration, as that server stops when the command ends (use --base-url with "
+            "`rtagent serve` for a usable local one)."
+        ),
+    )
+    p.add_argument("target", metavar="AGENT", help="file.py[:Class] or module:Class")
+    p.add_argument(
+        "--expires-in", metavar="SECONDS", type=int, default=600, help="lifetime, 10 to 7200 (default 600)"
+    )
+    p.add_argument("--local", action="store_true", help="mint with the embedded local server")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="REST base URL (default $OPENAI_BASE_URL or https://api.openai.com/v1)",
+    )
+    p.add_argument("--model", help="override the agent's model")
+    _add_azure_options(p)
+    p.add_argument(
+        "--indent", type=int, default=2, help="JSON indentation (default 2; 0 for one line)"
+    )
+    p.set_defaults(handler=_cmd_token)
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    import anyio
+
+    from .secrets import acreate_client_secret, create_client_secret
+
+    agent = _agent(args.target)
+    azure = _azure(args)
+    local = args.local or (
+        not os.environ.get("OPENAI_API_KEY") and not args.base_url and not azure
+    )
+    if args.local and (args.base_url or azure):
+        raise _UsageError("--local cannot be combined with --base-url or --azure-endpoint")
+    if not local:
+        with _quiet(args):
+            secret = create_client_secret(
+                agent,
+                base_url=args.base_url,
+                expires_after_seconds=args.expires_in,
+                model=args.model or args.azure_deployment,  # on Azure the deployment is the model
+                **azure,
+            )
+        _print_json(
+            {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session},
+            args.indent,
+        )
+        return 0
+
+    async def mint_locally() -> dict[str, Any]:
+        from .local import LocalRealtimeServer
+
+        async with LocalRealtimeServer() as server:
+            secret = await acreate_client_secret(
+                agent,
+                api_key=_LOCAL_KEY,
+                base_url=server.http_url,
+                expires_after_seconds=args.expires_in,
+                model=args.model,
+            )
+        return {
+            "value": secret.value,
+            "expires_at": secret.expires_at,
+            "session": secret.session,
+            "local": True,
+            "note": "minted by the embedded local server (no OPENAI_API_KEY); not valid anywhere else",
+        }
+
+    print(
+        f"{_PROG}: OPENAI_API_KEY is not set: minting a local secret with the embedded local server"
+        if not args.local
+        else f"{_PROG}: --local given: minting a local secret with the embedded local server",
+        file=sys.stderr,
+    )
+    with _quiet(args):
+        minted = anyio.run(mint_locally)
+    _print_json(minted, args.indent)
+    return 0
+
+
 _SUBCOMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
+    _add_chat,
     _add_tools,
     _add_config,
     _add_serve,
+    _add_token,
 ]
+
+
+# -- connection options ----------------------------------------------------------------------
+
+
+class _UsageError(Exception):
+    """Bad or conflicting options (exit status 2)."""
+
+
+def _add_connection_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--local", action="store_true", help="use the embedded local server even when OPENAI_API_KEY is set"
+    )
+    g.add_argument(
+        "--url", help="Realtime WebSocket endpoint (default wss://api.openai.com/v1/realtime)"
+    )
+    g.add_argument("--model", help="model id, or the deployment name on Azure (default: the agent's)")
+    g.add_argument(
+        "--retries",
+        metavar="N",
+        type=int,
+        default=None,
+        help="connection attempts before giving up (default 8)",
+    )
+    _add_azure_options(g)
+
+
+def _add_azure_options(g: Any) -> None:
+    g.add_argument("--azure-endpoint", metavar="URL", help="https://<resource>.openai.azure.com")
+    g.add_argument("--azure-deployment", metavar="NAME", help="Azure deployment name")
+    g.add_argument(
+        "--azure-api-key", metavar="KEY", help="Azure key (default $AZURE_OPENAI_API_KEY)"
+    )
+
+
+def _azure(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.azure_endpoint:
+        if args.azure_deployment or args.azure_api_key:
+            raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
+        return {}
+    key = args.azure_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+    if not key:
+        raise _UsageError("--azure-endpoint needs --azure-api-key or AZURE_OPENAI_API_KEY")
+    return {"azure_endpoint": args.azure_endpoint, "azure_api_key": key}
+
+
+def _connection(args: argparse.Namespace) -> tuple[dict[str, Any], bool, str]:
+    """connect() options, whether to use the embedded local server, and why."""
+    from .retry import RetryPolicy
+
+    options: dict[str, Any] = {}
+    if args.azure_endpoint:
+        if args.url:
+            raise _UsageError("--url and --azure-endpoint cannot be combined")
+        if not args.azure_deployment:
+            raise _UsageError("--azure-endpoint needs --azure-deployment")
+        key = args.azure_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        if not key:
+            raise _UsageError("--azure-endpoint needs --azure-api-key or AZURE_OPENAI_API_KEY")
+        options.update(
+            azure_endpoint=args.azure_endpoint,
+            azure_deployment=args.azure_deployment,
+            azure_api_key=key,
+        )
+    elif args.azure_deployment or args.azure_api_key:
+        raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
+    if args.local and (args.url or args.azure_endpoint):
+        raise _UsageError("--local cannot be combined with --url or --azure-endpoint")
+    if args.url:
+        options["url"] = args.url
+    if args.model:
+        options["model"] = args.model
+    if args.retries is not None:
+        if args.retries < 1:
+            raise _UsageError("--retries must be at least 1")
+        options["retry"] = RetryPolicy(max_attempts=args.retries, initial_delay=0.1, max_delay=2.0)
+    if args.local:
+        return options, True, "--local given"
+    if not os.environ.get("OPENAI_API_KEY") and not args.url and not args.azure_endpoint:
+        return options, True, "OPENAI_API_KEY is not set"
+    return options, False, ""
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -178,11 +431,43 @@ def _agent(spec: str) -> Agent:
     return load_agent(spec)
 
 
+@contextmanager
+def _quiet(args: argparse.Namespace) -> Iterator[None]:
+    """Interactive commands report retries, reconnects and errors themselves, one line each."""
+    logger = logging.getLogger(_PROG)
+    level = logger.level
+    if not getattr(args, "debug", False):
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)  # main() may be called in-process (tests, other launchers)
+
+
 def _print_json(data: Any, indent: int) -> None:
     sys.stdout.write(json.dumps(data, indent=indent or None, ensure_ascii=False) + "\n")
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, HandshakeError):
+        return f"the server refused the connection (HTTP {exc.status_code}): {_body_message(exc.body)}"
+    if isinstance(exc, ClientSecretError):
+        return f"the server refused to mint a secret (HTTP {exc.status_code}): {exc.message}"
+    if isinstance(exc, ReconnectFailed):
+        last = _one_line(exc.last_error) if exc.last_error is not None else "no error kept"
+        return f"could not connect after {exc.attempts} attempt(s): {last}"
     text = str(exc).strip() or type(exc).__name__
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return "; ".join(lines) if len(lines) > 1 else text
+
+
+def _body_message(body: bytes) -> str:
+    """The ``error.message`` of an OpenAI-style JSON error body, else the body's text."""
+    try:
+        message = json.loads(body)["error"]["message"]
+        if isinstance(message, str) and message:
+            return message
+    except (ValueError, KeyError, TypeError):
+        pass
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text[:200] or "no details"

@@ -10,6 +10,7 @@ The tree::
     ├── ToolError               raised *by a tool* when its message should reach the model
     ├── ProtocolError           the peer sent something we cannot interpret
     ├── ServerError             the server sent an ``error`` event (code, message, event_id)
+    │   └── ClientSecretError   minting an ephemeral client secret was refused (HTTP status kept)
     ├── TransportError          the WebSocket could not be opened or was lost
     │   ├── HandshakeError      the HTTP upgrade was refused (status code and body kept)
     │   ├── ConnectionClosed    the connection ended (close code and reason kept)
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
+    "ClientSecretError",
     "ConfigurationError",
     "ConnectionClosed",
     "HandshakeError",
@@ -99,6 +101,23 @@ class ServerError(RTAgentError):
         self.event_id = event_id
         detail = f" [{code}]" if code else ""
         super().__init__(f"{type}{detail}: {message}")
+
+
+class ClientSecretError(ServerError):
+    """The server refused to mint a client secret; ``status_code`` is the HTTP status."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        type: str = "server_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, type=type, code=code, param=param)
+        self.status_code = status_code
+        self.args = (f"HTTP {status_code}: {message}",)
 
 
 class TransportError(RTAgentError):

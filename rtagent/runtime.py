@@ -96,6 +96,7 @@ class RealtimeSession:
         agent: Agent,
         *,
         url: str,
+        model: str,
         headers: list[tuple[str, str]],
         retry: RetryPolicy,
         reconnect: bool,
@@ -114,7 +115,9 @@ class RealtimeSession:
         self._planned_rollover = planned_rollover
         self._ws_config = ws_config
         self._chunk_bytes = max(48, audio_chunk_ms * 48)
-        self._core = Session(agent.session_config(), interrupt_policy=self._interrupt_policy)
+        config = agent.session_config()
+        config["model"] = model  # the one in the URL: a session's model cannot change
+        self._core = Session(config, interrupt_policy=self._interrupt_policy)
         self._ws: WebSocket | None = None
         self._send_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -124,11 +127,10 @@ class RealtimeSession:
         self._waiters: list[_TurnWaiter] = []
         self._ask_lock = anyio.Lock()
         self._last_text = ""
-        self._response_text: list[str] = []
         self._latency_pending: list[tuple[str, float, float]] = []
-        self._awaiting_delta = False
         self._played: tuple[str, int] | None = None
         self._stop = anyio.Event()
+        self._user_closed = False
         self._closed_error: BaseException | None = None
         self._rollover_due = math.inf
         self._rollover = False
@@ -276,6 +278,7 @@ class RealtimeSession:
         """End the session (close handshake); tools still running are cancelled."""
         if self._stop.is_set():
             return
+        self._user_closed = True
         self._stop.set()
         ws = self._ws
         if ws is not None:
@@ -295,7 +298,7 @@ class RealtimeSession:
             if send in self._subscribers:
                 self._subscribers.remove(send)
             send.close()
-        if self._closed_error is not None and not self._stop.is_set():
+        if self._closed_error is not None and not self._user_closed:
             raise self._closed_error
 
     # -- connection lifecycle ----------------------------------------------------------------
@@ -467,28 +470,24 @@ class RealtimeSession:
                 chunk = base64.b64decode(event.delta)
                 for send in self._audio_subscribers:
                     _send_nowait(send, chunk)
-            self._first_delta()
+            self._first_delta(event.response_id)
         elif kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
-            self._first_delta()
-        elif kind == "response.created":
-            self._response_text = []
+            assert isinstance(event, (ev.ResponseOutputTextDelta, ev.ResponseOutputAudioTranscriptDelta))
+            self._first_delta(event.response_id)
         elif kind == "response.done":
             assert isinstance(event, ev.ResponseDone)
             self._response_done(event.response)
         elif kind == "input_audio_buffer.speech_started":
             self._interrupt(server_cancels=self._server_interrupts())
-        elif kind == "error":
+        self._emit(event)
+        if kind == "error":
             assert isinstance(event, ev.Error)
             self._server_error(event.error)
-        self._emit(event)
 
     def _response_done(self, response: ev.Response) -> None:
         if response.metadata and response.metadata.get("rtagent_oob"):
             return
-        text = "".join(item.text() for item in response.output if item.type == "message")
-        self._last_text = text
-        if not self._core.idle:
-            return
+        self._last_text = "".join(item.text() for item in response.output if item.type == "message")
         error: BaseException | None = None
         if response.status == "failed":
             detail = (response.status_details or {}).get("error") or {}
@@ -497,8 +496,18 @@ class RealtimeSession:
                 type=str(detail.get("type") or "server_error"),
                 code=detail.get("code"),
             )
+        self._settle(error)
+
+    def _settle(self, error: BaseException | None = None) -> None:
+        """Finish waiting turns once nothing more is coming (no response owed or running).
+
+        Reached after a response with no tool round, and also when a round closes
+        without a reply (the user interrupted), so ask() never waits forever.
+        """
+        if not self._waiters or not self._core.idle:
+            return
         for waiter in self._waiters:
-            waiter.text = text
+            waiter.text = self._last_text
             waiter.error = error
             waiter.done.set()
 
@@ -528,14 +537,16 @@ class RealtimeSession:
         return bool(td.get("interrupt_response", True))
 
     def _interrupt(self, *, server_cancels: bool) -> None:
-        core = self._core
-        item = core.current_audio_item
-        core.interrupt(server_cancels=server_cancels)
-        if item is not None and self._played is not None and self._played[0] == item:
-            core.truncate_audio(item, self._played[1])
+        self._core.interrupt(server_cancels=server_cancels)
+        # Audio arrives faster than real time, so the item being heard has often been
+        # fully received (response.done) by now: truncate what was reported as played.
+        if self._played is not None:
+            item_id, played_ms = self._played
+            self._played = None
+            self._core.truncate_audio(item_id, played_ms)
 
-    def _first_delta(self) -> None:
-        if self._latency_pending:
+    def _first_delta(self, response_id: str) -> None:
+        if self._latency_pending and not self._core.is_oob(response_id):
             now = time.perf_counter()
             for call_id, ready_at, posted_at in self._latency_pending:
                 self._emit(ToolTurnLatency(call_id, posted_at - ready_at, now - ready_at))
@@ -592,6 +603,7 @@ class RealtimeSession:
         duration = time.perf_counter() - started
         self._core.tool_finished(call.call_id, result.output)
         await self._flush()
+        self._settle()
         posted = time.perf_counter()
         self._latency_pending.append((call.call_id, call.ready_at, posted))
         self._emit(
@@ -718,6 +730,7 @@ async def connect(
     session = RealtimeSession(
         agent,
         url=build_url(url, chosen_model),
+        model=chosen_model,
         headers=auth,
         retry=retry or RetryPolicy(),
         reconnect=reconnect,

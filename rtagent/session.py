@@ -134,8 +134,13 @@ class Session:
         self._round_of: dict[str, _Round] = {}
         self._posted: set[str] = set()
 
-        # Conversation mirror: item id -> wire item, in conversation order.
+        # Conversation mirror: item id -> wire item, in the server's conversation order
+        # (kept by `previous_item_id`), and the id each item follows.
         self.history: dict[str, dict[str, Any]] = {}
+        self._prev_of: dict[str, str | None] = {}
+        self._last_id: str | None = None
+        self._incomplete: set[str] = set()
+        self._transcripts: dict[str, str] = {}
         self._partial_text: dict[str, list[str]] = {}
         self._audio_bytes: dict[str, int] = {}
         self.current_audio_item: str | None = None
@@ -266,12 +271,23 @@ class Session:
     def clear_audio(self) -> None:
         self._send(ev.InputAudioBufferClear(event_id=self.next_event_id()))
 
-    def truncate_audio(self, item_id: str, played_ms: int) -> None:
-        """Cut assistant audio at what the user heard (``conversation.item.truncate``)."""
+    def truncate_audio(self, item_id: str, played_ms: int) -> bool:
+        """Cut assistant audio at what the user heard (``conversation.item.truncate``).
+
+        Returns whether a truncate was sent: not when everything received was heard,
+        nor for audio this session does not know (a value beyond the real audio length
+        is an error on the server, PROTOCOL.md §6).
+        """
         received_ms = self._audio_bytes.get(item_id, 0) // _PCM16_BYTES_PER_MS
-        # A value beyond the real audio length is an error on the server (PROTOCOL.md §6).
-        end = max(0, min(played_ms, received_ms))
-        self._send(ev.ConversationItemTruncate(event_id=self.next_event_id(), item_id=item_id, audio_end_ms=end))
+        if played_ms >= received_ms:
+            return False
+        self._send(ev.ConversationItemTruncate(
+            event_id=self.next_event_id(), item_id=item_id, audio_end_ms=max(0, played_ms)))
+        return True
+
+    def is_oob(self, response_id: str) -> bool:
+        """Whether ``response_id`` is an out-of-band response (outside the conversation)."""
+        return response_id in self._oob
 
     def tool_finished(self, call_id: str, output: str) -> None:
         """Post a call's output; request the next response when its round is complete."""
@@ -303,15 +319,18 @@ class Session:
             return
         self.active_response = rid
         self._partial_text.clear()
-        # A response created now sees every item acknowledged so far, so it answers
-        # every queued plain request that needed no more than that.
+        # Keep audio lengths only for what a barge-in may still truncate.
+        self._audio_bytes = {k: v for k, v in self._audio_bytes.items() if k == self.current_audio_item}
         acked = self._acked_seq
-        self._queue = [r for r in self._queue if r.options is not None or r.needs_seq > acked]
         if self._inflight is not None:
             # Probably ours; if the server started this one itself, an error naming our
             # event id follows (conversation_already_has_active_response).
             self._tentative, self._inflight = self._inflight, None
             self._tentative_seq = acked
+        else:
+            # Started by the server (VAD, ...): it sees every item acknowledged so far,
+            # so it answers every queued plain request that needed no more than that.
+            self._queue = [r for r in self._queue if r.options is not None or r.needs_seq > acked]
         if self._cancel_when_created:
             self._cancel_when_created = False
             self._send(ev.ResponseCancel(event_id=self.next_event_id(), response_id=rid))
@@ -336,7 +355,6 @@ class Session:
         if rid == self.active_response:
             self.active_response = None
             self._tentative = None
-        self.current_audio_item = None
         self._pump()
 
     def _on_output_item_done(self, event: ev.ResponseOutputItemDone) -> None:
@@ -352,29 +370,42 @@ class Session:
             self._remember(item)
 
     def _on_item_added(self, event: ev.ConversationItemAdded | ev.ConversationItemCreated) -> None:
-        item_id = event.item.id
-        if item_id is not None and item_id in self._own_items:
+        item = event.item
+        item_id = item.id
+        if item_id is None:
+            return
+        if item_id in self._own_items:
             self._own_items.discard(item_id)
             self._acked_seq += 1
+        elif item_id not in self.history and item.type in ("message", "function_call"):
+            # A server item (model output, committed audio) takes its place now; its
+            # content is filled in when done. Until then it is not replayable.
+            self._append(item_id, item.to_wire())
+            self._incomplete.add(item_id)
+        self._place(item_id, event.previous_item_id)
 
     def _on_item_done(self, event: ev.ConversationItemDone) -> None:
         item = event.item
-        if item.id and item.id not in self.history and item.type in ("message", "function_call"):
-            if item.type == "function_call" and item.status != "completed":
-                return
-            self._remember(item)
+        if item.type == "function_call" and item.status != "completed":
+            return
+        if not item.id or item.type not in ("message", "function_call"):
+            return
+        if item.id not in self.history or item.id in self._incomplete:
+            self._remember(item)  # our own items are final already
 
     def _on_item_deleted(self, event: ev.ConversationItemDeleted) -> None:
-        self.history.pop(event.item_id, None)
+        self._forget(event.item_id)
 
     def _on_transcription(self, event: ev.ConversationItemInputAudioTranscriptionCompleted) -> None:
+        # Transcription is asynchronous: it may come before or after the item is done.
+        self._transcripts[event.item_id] = event.transcript
         item = self.history.get(event.item_id)
         if item is not None:
-            for part in item.get("content", ()):
-                if part.get("type") == "input_audio":
-                    part["transcript"] = event.transcript
+            _apply_transcript(item, event.transcript)
 
     def _on_audio_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
+        if event.response_id in self._oob:
+            return
         # Only the length matters here: base64 of n bytes is ceil(n/3)*4 characters.
         data = event.delta
         size = len(data) * 3 // 4 - data.count("=", -2)
@@ -384,6 +415,8 @@ class Session:
     def _on_text_delta(
         self, event: ev.ResponseOutputTextDelta | ev.ResponseOutputAudioTranscriptDelta
     ) -> None:
+        if event.response_id in self._oob:
+            return
         self._partial_text.setdefault(event.item_id, []).append(event.delta)
 
     def _on_truncated(self, event: ev.ConversationItemTruncated) -> None:
@@ -417,11 +450,13 @@ class Session:
                 return
         for request in (tentative, inflight):
             if request is not None and err.event_id == request.event_id:
-                # Our response.create was refused for another reason: give up on it.
+                # Our response.create was refused for another reason: give up on it
+                # (and on a cancel that was waiting for it to start).
                 if request is tentative:
                     self._tentative = None
                 else:
                     self._inflight = None
+                    self._cancel_when_created = False
                 self.failed_requests.append(err)
                 self._pump()
                 return
@@ -447,15 +482,26 @@ class Session:
     def connection_lost(self) -> list[str]:
         """Forget per-connection state; returns what was cut short, in words."""
         lost: list[str] = []
-        if self.active_response is not None:
+        cut = self.active_response
+        ours = self._tentative is not None
+        if cut is not None:
             partial = "".join("".join(parts) for parts in self._partial_text.values())
-            if partial:
-                lost.append(f"assistant reply cut mid-stream after {len(partial)} characters (re-requested)")
+            what = f"assistant reply cut mid-stream after {len(partial)} characters" if partial else "a response in progress was cut"
+            if cut in self._rounds:
+                # Its completed calls are in the conversation: their round asks for
+                # the reply once the outputs are in, so the request is not repeated.
+                lost.append(f"{what} (its tool calls carry on)")
+                self._tentative = None
             else:
-                lost.append("a response in progress was cut (re-requested)")
+                lost.append(f"{what} ({'re-requested' if ours else 'started by the server; not repeated'})")
         for request in (self._tentative, self._inflight):
             if request is not None:
                 self._queue.insert(0, request)
+        for item_id in list(self._incomplete):
+            item = self.history.get(item_id, {})
+            lost.append(f"unfinished {item.get('role', item.get('type', 'item'))} item {item_id} dropped")
+            self._forget(item_id)
+        self._incomplete.clear()
         self._tentative = self._inflight = None
         self.connected = False
         self.active_response = None
@@ -505,7 +551,7 @@ class Session:
         self._out.append(event)
 
     def _create_item(self, item: dict[str, Any]) -> None:
-        self.history[item["id"]] = item
+        self._append(item["id"], item)
         self._send_item(item)
 
     def _send_item(self, item: dict[str, Any]) -> None:
@@ -514,8 +560,56 @@ class Session:
         self._send(ev.ConversationItemCreate(event_id=self.next_event_id(), item=item))
 
     def _remember(self, item: ev.Item) -> None:
-        if item.id and item.id not in self.history:
-            self.history[item.id] = item.to_wire()
+        """Record a finished server item, keeping its place if it already has one."""
+        item_id = item.id
+        if not item_id:
+            return
+        wire = item.to_wire()
+        transcript = self._transcripts.get(item_id)
+        if transcript is not None:
+            _apply_transcript(wire, transcript)
+        if item_id in self.history:
+            self.history[item_id] = wire  # same key: position unchanged
+        else:
+            self._append(item_id, wire)
+        self._incomplete.discard(item_id)
+
+    def _append(self, item_id: str, item: dict[str, Any]) -> None:
+        self.history[item_id] = item
+        self._prev_of[item_id] = self._last_id
+        self._last_id = item_id
+
+    def _forget(self, item_id: str) -> None:
+        if self.history.pop(item_id, None) is None:
+            return
+        self._incomplete.discard(item_id)
+        self._transcripts.pop(item_id, None)
+        self._reindex()
+
+    def _place(self, item_id: str, previous_item_id: str | None) -> None:
+        """Move ``item_id`` right after ``previous_item_id`` if it is elsewhere (rare)."""
+        if item_id not in self.history or self._prev_of.get(item_id) == previous_item_id:
+            return
+        if previous_item_id is not None and previous_item_id not in self.history:
+            return  # follows an item we do not mirror: keep our order
+        item = self.history.pop(item_id)
+        rebuilt: dict[str, dict[str, Any]] = {}
+        if previous_item_id is None:
+            rebuilt[item_id] = item
+        for key, value in self.history.items():
+            rebuilt[key] = value
+            if key == previous_item_id:
+                rebuilt[item_id] = item
+        self.history = rebuilt
+        self._reindex()
+
+    def _reindex(self) -> None:
+        prev: str | None = None
+        self._prev_of = {}
+        for key in self.history:
+            self._prev_of[key] = prev
+            prev = key
+        self._last_id = prev
 
     def _call_ready(self, item: ev.Item, response_id: str) -> None:
         call_id = item.call_id
@@ -567,6 +661,12 @@ def _merge(target: dict[str, Any], partial: dict[str, Any]) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+def _apply_transcript(item: dict[str, Any], transcript: str) -> None:
+    for part in item.get("content") or ():
+        if part.get("type") == "input_audio":
+            part["transcript"] = transcript
 
 
 def _replayable(item: dict[str, Any]) -> dict[str, Any] | None:

@@ -140,7 +140,7 @@ def test_several_agents_without_a_name_is_an_error(
             pass
         """,
     )
-    assert main(["tools", str(path)]) == 1
+    assert main(["tools", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rtagent: error: ")
     assert "Alpha, Beta" in err
@@ -211,10 +211,10 @@ def test_intermediate_base_classes_are_skipped(agent_dir: Path) -> None:
     ],
 )
 def test_load_agent_errors(spec: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Bad references raise ConfigurationError; the CLI prints them as one line and exits 1."""
+    """Bad references raise ConfigurationError; the CLI prints them as one line and exits 2."""
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(")):
         load_agent(spec)
-    assert main(["tools", spec]) == 1
+    assert main(["tools", spec]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
@@ -223,7 +223,7 @@ def test_load_agent_errors(spec: str, message: str, capsys: pytest.CaptureFixtur
 def test_agent_file_with_import_error(agent_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An agent file that fails to import names the file and the error."""
     path = _write(agent_dir / "broken_agent.py", "import rtagent_no_such_dependency\n")
-    assert main(["tools", str(path)]) == 1
+    assert main(["tools", str(path)]) == 2
     err = capsys.readouterr().err
     assert "broken_agent.py" in err
     assert "rtagent_no_such_dependency" in err

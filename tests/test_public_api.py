@@ -8,6 +8,8 @@ def test_all_is_pinned() -> None:
     assert rtagent.__all__ == [
         "UNSET",
         "Agent",
+        "ClientSecret",
+        "ClientSecretError",
         "ConfigurationError",
         "ConnectionClosed",
         "ConnectionLost",
@@ -38,14 +40,18 @@ def test_all_is_pinned() -> None:
         "TransportError",
         "WebSocketConfig",
         "__version__",
+        "acreate_client_secret",
         "connect",
         "connect_sync",
+        "create_client_secret",
         "get_tool_spec",
         "is_retryable",
         "is_tool",
         "load_entry_point_plugins",
         "load_plugins",
+        "read_wav",
         "tool",
+        "write_wav",
     ]
     for name in rtagent.__all__:
         assert hasattr(rtagent, name), name

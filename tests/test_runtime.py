@@ -49,7 +49,7 @@ class AnswersAfterLookup:
     def reply(self, convo: Conversation) -> Turn:
         if any(item.get("type") == "function_call_output" for item in convo.items):
             return Turn(text="answer")
-        return Turn(calls=[Call("lookup", {"key": "k"}, call_id="call_k")])
+        return Turn(calls=[Call("lookup", {"key": "k"})])
 
 
 @asynccontextmanager
@@ -295,15 +295,16 @@ async def test_malformed_and_unknown_frames_are_skipped() -> None:
 
 
 @pytest.mark.parametrize(
-    "faults",
+    ("faults", "creates_after"),
     [
-        pytest.param(Faults(drop_after_sent="response.created"), id="before-the-call"),
-        pytest.param(Faults(drop_after_sent="response.done"), id="after-call-response-done"),
-        pytest.param(Faults(drop_after_sent="response.output_item.done"), id="while-tool-runs"),
-        pytest.param(Faults(drop_after_received="function_call_output"), id="after-output-sent"),
+        # Cut before any call: the user's request is repeated, then the tool round's.
+        pytest.param(Faults(drop_after_sent="response.created"), 2, id="before-the-call"),
+        pytest.param(Faults(drop_after_sent="response.done"), 1, id="after-call-response-done"),
+        pytest.param(Faults(drop_after_sent="response.output_item.done"), 1, id="while-tool-runs"),
+        pytest.param(Faults(drop_after_received="function_call_output"), 1, id="after-output-sent"),
     ],
 )
-async def test_drop_during_tool_turn_recovers_without_loss(faults: Faults) -> None:
+async def test_drop_during_tool_turn_recovers_without_loss(faults: Faults, creates_after: int) -> None:
     """A connection dropped at any point of a tool turn: the tool runs once, ask() still answers."""
 
     class Once(Agent):
@@ -335,9 +336,9 @@ async def test_drop_during_tool_turn_recovers_without_loss(faults: Faults) -> No
             assert len(server.connections) == 2
             last = received(server, 1)
     assert answer == "answer"
-    assert agent.runs == 1
-    assert [o["call_id"] for o in outputs(last)] == ["call_k"]
+    assert agent.runs == 1  # never re-asked for a call whose output was still coming
     assert [o["output"] for o in outputs(last)] == ["value-of-k"]
+    assert kinds(last).count("response.create") == creates_after
     user_messages = [e for e in last if e["type"] == "conversation.item.create"
                      and e["item"]["type"] == "message" and e["item"]["role"] == "user"]
     assert len(user_messages) == 1
@@ -450,17 +451,20 @@ async def test_interrupt_with_tool_in_flight(policy: str) -> None:
             return "job result"
 
     turns = [Turn(calls=[Call("long_job")]), Turn(text="after")]
+    answers: list[str] = []
     with anyio.fail_after(10):
         async with live(Interruptible(), turns) as (server, session):
-            await session.send_text("start")
-            await started.wait()
-            await session.cancel()
-            release.set()
-            await server.wait_for(lambda rec: len(outputs(rec.received)) == 1)
-            if policy == "reply":
-                await server.wait_for(lambda rec: kinds(rec.received)[-1] == "response.create")
-            await anyio.sleep(0.1)
+            async with anyio.create_task_group() as tg:
+                async def asker() -> None:
+                    answers.append(await session.ask("start"))
+
+                tg.start_soon(asker)
+                await started.wait()
+                await session.cancel()
+                release.set()
+            # ask() returned: with a reply for "reply", without one otherwise.
             sent = received(server)
+    assert answers == (["after"] if policy == "reply" else [""])
     out = outputs(sent)[0]["output"]
     if policy == "cancel":
         assert finished == [] and "cancelled" in out
@@ -674,3 +678,68 @@ async def test_tool_hands_off_through_its_context() -> None:
     # The handoff's session.update precedes the output, so the next response uses the new agent.
     assert handoff_at < kinds_seen.index("conversation.item.create:function_call_output")
     assert [o["output"] for o in outputs(sent)] == ["transferred", "refunded 2.0"]
+
+
+async def test_model_option_overrides_the_agents_model() -> None:
+    """connect(model=...) puts that model in the URL and in session.update alike."""
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="hi")], model="gpt-realtime-2.1") as (server, session):
+            assert await session.ask("hello") == "hi"
+            record = server.connections[0]
+    assert record.query.get("model") == "gpt-realtime-2.1"
+    assert record.received[0]["session"]["model"] == "gpt-realtime-2.1"
+
+
+async def test_queued_user_turns_are_each_answered() -> None:
+    """send_text("a") then ask("b"): b gets its own response, after a's."""
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="A"), Turn(text="B")]) as (server, session):
+            await session.send_text("a")
+            assert await session.ask("b") == "B"
+            sent = received(server)
+    assert kinds(sent).count("response.create") == 2
+
+
+async def test_barge_in_after_audio_received_truncates_at_played_position() -> None:
+    """Audio arrives faster than real time: a barge-in after response.done still truncates."""
+
+    class Speaker(Agent):
+        turn_detection = {"type": "server_vad", "silence_duration_ms": 200,
+                          "create_response": False, "interrupt_response": True}
+
+    seen_items: list[str] = []
+    with anyio.fail_after(15):
+        async with live(Speaker(), [Turn(text="A long spoken answer, well over half a second.")]) \
+                as (server, session):
+            async with anyio.create_task_group() as tg:
+                async def watch() -> None:
+                    async for event in session:
+                        if event.type == "response.output_audio.delta":
+                            seen_items.append(event.item_id)  # type: ignore[union-attr]
+
+                tg.start_soon(watch)
+                await anyio.lowlevel.checkpoint()
+                await session.ask("talk to me")
+                tg.cancel_scope.cancel()
+            session.report_playback(seen_items[0], 120)
+            await session.send_audio(pcm_tone(300, 12000))
+            record = await server.wait_for(lambda rec: any(
+                e["type"] == "conversation.item.truncated" for e in rec.sent))
+    truncate = next(e for e in record.received if e["type"] == "conversation.item.truncate")
+    assert truncate["item_id"] == seen_items[0]
+    assert truncate["audio_end_ms"] == 120
+
+
+async def test_iterating_a_failed_session_raises_its_error() -> None:
+    """When reconnecting gives up, `async for event in session` ends with ReconnectFailed."""
+    turns = [Turn(text="hi")]
+    with anyio.fail_after(15):
+        async with LocalRealtimeServer(brain=ScriptedBrain(turns),
+                                       faults=lambda i: Faults(drop_after_sent="session.created")
+                                       if i > 0 else Faults(drop_after_sent="response.done")) as server:
+            async with connect(Echo(), url=server.url, api_key="k",
+                               retry=RetryPolicy(max_attempts=2, delays=[0.01])) as session:
+                await session.send_text("hello")
+                with pytest.raises(ReconnectFailed):
+                    async for _event in session:
+                        pass

@@ -234,7 +234,7 @@ def test_connection_lost_and_resume_replays_history_and_requests() -> None:
     feed(s, created("r1"), item_done("r1", assistant), item_done("r1", call_item("c1")))
     s.calls_to_run()
     cut = s.connection_lost()
-    assert cut and "re-requested" in cut[0]
+    assert cut == ["a response in progress was cut (its tool calls carry on)"]
     s.tool_finished("c1", "sunny")  # finished while the link was down
     assert not s.connected
     report = s.resume()
@@ -246,3 +246,94 @@ def test_connection_lost_and_resume_replays_history_and_requests() -> None:
     assert report.items_restored == 4 and report.outputs_restored == 1
     s.start_queued()
     assert [e["type"] for e in sent(s)] == ["response.create"]
+
+
+def test_history_follows_server_order_by_previous_item_id() -> None:
+    """A user item sent while the assistant streams is placed after the assistant item."""
+    s = ready()
+    u1 = s.user_text("one")
+    s.request_response()
+    sent(s)
+    feed(s, {"type": "conversation.item.added", "previous_item_id": None,
+             "item": {"id": u1, "type": "message", "role": "user", "content": []}}, created("r1"),
+         {"type": "conversation.item.added", "previous_item_id": u1,
+          "item": {"id": "asst", "type": "message", "role": "assistant", "content": []}})
+    u2 = s.user_text("two")  # the server already holds `asst` before it
+    order_before = list(s.history)
+    feed(s, {"type": "conversation.item.added", "previous_item_id": "asst",
+             "item": {"id": u2, "type": "message", "role": "user", "content": []}})
+    assert order_before == [u1, "asst", u2]
+    assert list(s.history) == [u1, "asst", u2]
+
+
+def test_history_reorders_when_the_server_placed_an_item_earlier() -> None:
+    """If the assistant item arrives after our next item was sent, previous_item_id fixes the order."""
+    s = ready()
+    u1 = s.user_text("one")
+    u2 = s.user_text("two")
+    feed(s, {"type": "conversation.item.added", "previous_item_id": u1,
+             "item": {"id": "asst", "type": "message", "role": "assistant", "content": []}})
+    assert list(s.history) == [u1, "asst", u2]
+    feed(s, {"type": "conversation.item.added", "previous_item_id": "asst",
+             "item": {"id": u2, "type": "message", "role": "user", "content": []}})
+    assert list(s.history) == [u1, "asst", u2]
+
+
+def test_unfinished_server_items_are_not_replayed() -> None:
+    """An assistant item cut mid-stream is dropped on reconnect and reported, not replayed."""
+    s = ready()
+    s.user_text("hi")
+    s.request_response()
+    sent(s)
+    feed(s, created("r1"), {"type": "conversation.item.added", "previous_item_id": None,
+                            "item": {"id": "asst", "type": "message", "role": "assistant", "content": []}})
+    cut = s.connection_lost()
+    assert any("unfinished assistant item asst" in c for c in cut)
+    s.resume()
+    replayed = [e["item"]["id"] for e in sent(s) if e["type"] == "conversation.item.create"]
+    assert "asst" not in replayed and len(replayed) == 1
+
+
+def test_cancel_waiting_for_a_refused_request_does_not_hit_the_next_response() -> None:
+    """A cancel pending on a refused response.create is dropped with it."""
+    s = ready()
+    s.request_response({"max_output_tokens": 0})
+    create_id = sent(s)[0]["event_id"]
+    s.cancel_response()
+    feed(s, {"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_value",
+                                        "message": "bad", "event_id": create_id}})
+    s.request_response()
+    sent(s)
+    feed(s, created("r2"))
+    assert sent(s) == []
+
+
+def test_transcript_arriving_before_item_done_is_kept_for_replay() -> None:
+    """Input transcription may beat conversation.item.done; the transcript still replays."""
+    s = ready()
+    feed(s, {"type": "conversation.item.added", "previous_item_id": None,
+             "item": {"id": "u_audio", "type": "message", "role": "user",
+                      "content": [{"type": "input_audio"}]}},
+         {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u_audio",
+          "content_index": 0, "transcript": "what time is it"},
+         {"type": "conversation.item.done", "previous_item_id": None,
+          "item": {"id": "u_audio", "type": "message", "role": "user", "status": "completed",
+                   "content": [{"type": "input_audio"}]}})
+    s.connection_lost()
+    s.resume()
+    items = [e["item"] for e in sent(s) if e["type"] == "conversation.item.create"]
+    assert items == [{"type": "message", "id": "u_audio", "role": "user",
+                      "content": [{"type": "input_text", "text": "what time is it"}]}]
+
+
+def test_out_of_band_deltas_do_not_touch_conversation_state() -> None:
+    """Audio and text deltas of an out-of-band response leave the barge-in state alone."""
+    s = ready()
+    s.request_response({"conversation": "none", "metadata": {"rtagent_oob": "1"}})
+    sent(s)
+    feed(s, {"type": "response.created", "response": {"id": "oob", "status": "in_progress",
+                                                      "metadata": {"rtagent_oob": "1"}, "output": []}},
+         {"type": "response.output_audio.delta", "response_id": "oob", "item_id": "x",
+          "output_index": 0, "content_index": 0, "delta": "AAAA"})
+    assert s.current_audio_item is None
+    assert s.idle

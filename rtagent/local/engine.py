@@ -217,7 +217,7 @@ class Engine:
             self.session = merge_session(self.session, session_overrides)
         self.conversation_id = self.ids.new("conv")
         self.items: list[dict[str, Any]] = []
-        self._audio: dict[str, bytes] = {}  # item id -> audio bytes (for retrieve / truncate)
+        self._audio: dict[str, bytes | bytearray] = {}  # item id -> audio (retrieve / truncate)
         self._buffer = bytearray()
         self._vad = EnergyVad()
         self._speech_item_id: str | None = None
@@ -462,7 +462,7 @@ class Engine:
             and self.auto_response_after_output
             and self._default_run is None
         ):
-            self._start_response({})
+            out += self._start_response({})
         return out
 
     def _lookup(self, item_id: str) -> dict[str, Any]:
@@ -561,7 +561,7 @@ class Engine:
                 )
                 out += self._commit(item_id)
                 if td.get("create_response", True) and self._default_run is None:
-                    self._start_response({})
+                    out += self._start_response({})
         return out
 
     def _commit(self, item_id: str) -> list[Event]:
@@ -636,8 +636,7 @@ class Engine:
                     event_id=eid,
                 )
             ]
-        self._start_response(params)
-        return []
+        return self._start_response(params)
 
     def _on_response_cancel(self, event: dict[str, Any], eid: str | None) -> list[Event]:
         wanted = event.get("response_id")
@@ -678,7 +677,12 @@ class Engine:
                 context.append(item)
         return context
 
-    def _start_response(self, params: dict[str, Any]) -> None:
+    def _start_response(self, params: dict[str, Any]) -> list[Event]:
+        """Start a response; returns its first events, sent at once like the real server.
+
+        ``response.created`` goes out before any event caused by a later client event,
+        so a client can rely on it to know a response started; the rest streams lazily.
+        """
         session = self.session
         in_conversation = params.get("conversation", "auto") == "auto"
         convo = Conversation(
@@ -718,6 +722,23 @@ class Engine:
         self._runs.append(run)
         if in_conversation:
             self._default_run = run
+        run.started = True
+        limit = 4096 if run.max_output_tokens == "inf" else int(run.max_output_tokens)
+        return [
+            self._event("response.created", response=self._response(run, "in_progress")),
+            self._event(
+                "rate_limits.updated",
+                rate_limits=[
+                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+                    {
+                        "name": "tokens",
+                        "limit": 800000,
+                        "remaining": 800000 - limit,
+                        "reset_seconds": 0.307,
+                    },
+                ],
+            ),
+        ]
 
     def _response(
         self, run: _Run, status: str, details: Any = None, usage: Any = None
@@ -790,21 +811,7 @@ class Engine:
 
     def _stream(self, run: _Run) -> Generator[Event, None, None]:
         """All events of one response, generated lazily so a cancel can cut in between."""
-        run.started = True
-        yield self._event("response.created", response=self._response(run, "in_progress"))
         limit = 4096 if run.max_output_tokens == "inf" else int(run.max_output_tokens)
-        yield self._event(
-            "rate_limits.updated",
-            rate_limits=[
-                {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                {
-                    "name": "tokens",
-                    "limit": 800000,
-                    "remaining": 800000 - limit,
-                    "reset_seconds": 0.307,
-                },
-            ],
-        )
         turn = run.turn
         if turn.fail:
             message = (
@@ -915,10 +922,13 @@ class Engine:
                 yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
                 pcm = synth_speech(delta)
                 self._spoke = True
+                if item_id not in self._audio:
+                    # Shared with the streaming buffer (no copy per chunk); a truncate
+                    # replaces the entry, so later chunks no longer count.
+                    self._audio[item_id] = cur.audio
                 for start in range(0, len(pcm), chunk_bytes):
                     piece = pcm[start : start + chunk_bytes]
                     cur.audio += piece
-                    self._audio[item_id] = bytes(cur.audio)
                     yield self._event(
                         "response.output_audio.delta",
                         **where,
@@ -1000,9 +1010,6 @@ class Engine:
     def _cancel(self, run: _Run, reason: str) -> list[Event]:
         """Close a streaming response now: incomplete items, then response.done cancelled."""
         out: list[Event] = []
-        if not run.started:  # cancelled before its first event went out
-            run.started = True
-            out.append(self._event("response.created", response=self._response(run, "in_progress")))
         if run.current is not None:
             if run.current.item["type"] == "message":
                 out += self._end_message(run, "incomplete")
