@@ -378,46 +378,7 @@ class UnknownServerEvent(BaseModel):
     data: dict[str, Any]
 
 
-_KnownServerEvent = Annotated[
-    Union[
-        SessionCreated,
-        SessionUpdated,
-        ConversationCreated,
-        ConversationItemAdded,
-        ConversationItemDone,
-        ConversationItemCreated,
-        ConversationItemRetrieved,
-        ConversationItemDeleted,
-        ConversationItemTruncated,
-        ConversationItemInputAudioTranscriptionDelta,
-        ConversationItemInputAudioTranscriptionCompleted,
-        ConversationItemInputAudioTranscriptionFailed,
-        InputAudioBufferSpeechStarted,
-        InputAudioBufferSpeechStopped,
-        InputAudioBufferCommitted,
-        InputAudioBufferCleared,
-        InputAudioBufferTimeoutTriggered,
-        ResponseCreated,
-        ResponseDone,
-        ResponseOutputItemAdded,
-        ResponseOutputItemDone,
-        ResponseContentPartAdded,
-        ResponseContentPartDone,
-        ResponseOutputTextDelta,
-        ResponseOutputTextDone,
-        ResponseOutputAudioDelta,
-        ResponseOutputAudioDone,
-        ResponseOutputAudioTranscriptDelta,
-        ResponseOutputAudioTranscriptDone,
-        ResponseFunctionCallArgumentsDelta,
-        ResponseFunctionCallArgumentsDone,
-        RateLimitsUpdated,
-        Error,
-    ],
-    Field(discriminator="type"),
-]
-
-ServerEvent = Union[
+_Known = Union[
     SessionCreated,
     SessionUpdated,
     ConversationCreated,
@@ -451,13 +412,17 @@ ServerEvent = Union[
     ResponseFunctionCallArgumentsDone,
     RateLimitsUpdated,
     Error,
-    UnknownServerEvent,
 ]
+
+_KnownServerEvent = Annotated[_Known, Field(discriminator="type")]
+
+ServerEvent = Union[_Known, UnknownServerEvent]
+"""Every server event: a modelled one, or :class:`UnknownServerEvent`."""
 
 _server_adapter: TypeAdapter[Any] = TypeAdapter(_KnownServerEvent)
 _KNOWN_TYPES = frozenset(
     t.model_fields["type"].annotation.__args__[0]
-    for t in _KnownServerEvent.__origin__.__args__  # type: ignore[attr-defined]
+    for t in _Known.__args__  # type: ignore[attr-defined]
 )
 _dict_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
