@@ -12,6 +12,7 @@ free-form payloads (session config, response overrides).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -71,6 +72,7 @@ __all__ = [
     "UnknownServerEvent",
     "encode_client_event",
     "parse_server_event",
+    "peek_type",
 ]
 
 
@@ -454,6 +456,24 @@ def parse_server_event(frame: str | bytes) -> ServerEvent:
         )
 
 
+_TYPE_STR = re.compile(r'"type"\s*:\s*"([^"\\]+)"')
+_TYPE_BYTES = re.compile(rb'"type"\s*:\s*"([^"\\]+)"')
+
+
+def peek_type(frame: str | bytes) -> str | None:
+    """The first ``"type"`` value in a frame, found without parsing it.
+
+    A hint for skipping frames nobody needs: it may be a nested object's type (item
+    types such as ``message``, never an event name), so only a match against a set
+    of event names should lead to skipping.
+    """
+    if isinstance(frame, str):
+        match = _TYPE_STR.search(frame)
+        return match.group(1) if match else None
+    found = _TYPE_BYTES.search(frame)
+    return found.group(1).decode("ascii", "replace") if found else None
+
+
 def _clip(frame: str | bytes, limit: int = 120) -> str:
     text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
     return text if len(text) <= limit else text[:limit] + "..."
@@ -534,4 +554,7 @@ ClientEvent = Union[
 
 def encode_client_event(event: ClientEvent) -> str:
     """The event as one JSON text frame (``None`` fields of the event itself omitted)."""
+    if type(event) is InputAudioBufferAppend and event.event_id is None:
+        # The audio hot path (50 chunks a second per stream): base64 needs no escaping.
+        return '{"type":"input_audio_buffer.append","audio":"' + event.audio + '"}'
     return event.model_dump_json(exclude_none=True)

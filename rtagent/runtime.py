@@ -20,8 +20,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -69,6 +70,24 @@ _ROLLOVER_MARGIN = 60.0
 _EVENT_BUFFER = 4096
 
 SessionEvent = ev.ServerEvent | Notice
+
+# Server events nothing in the runtime reacts to. While nobody iterates the session,
+# frames of these types are dropped before parsing: a tool turn carries about nine.
+_UNOBSERVED = frozenset({
+    "rate_limits.updated",
+    "conversation.created",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.output_text.done",
+    "response.output_audio.done",
+    "response.output_audio_transcript.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.committed",
+    "input_audio_buffer.cleared",
+})
 
 
 class _TurnWaiter:
@@ -119,11 +138,12 @@ class RealtimeSession:
         config["model"] = model  # the one in the URL: a session's model cannot change
         self._core = Session(config, interrupt_policy=self._interrupt_policy)
         self._ws: WebSocket | None = None
-        self._send_lock = anyio.Lock()
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._tg: anyio.abc.TaskGroup | None = None
         self._tool_scopes: dict[str, anyio.CancelScope] = {}
         self._subscribers: list[MemoryObjectSendStream[SessionEvent]] = []
-        self._audio_subscribers: list[MemoryObjectSendStream[bytes]] = []
+        self._audio_sinks: list[Callable[[bytes], object]] = []
+        self._audio_streams: list[MemoryObjectSendStream[bytes]] = []
         self._waiters: list[_TurnWaiter] = []
         self._ask_lock = anyio.Lock()
         self._last_text = ""
@@ -226,16 +246,28 @@ class RealtimeSession:
         """
         self._played = (item_id, played_ms)
 
+    def add_audio_sink(self, sink: Callable[[bytes], object]) -> Callable[[], None]:
+        """Call ``sink(pcm16_chunk)`` for each chunk of assistant audio as it arrives.
+
+        The cheapest way to play or record audio: the sink runs in the reader, once per
+        ``response.output_audio.delta``, so it must not block. Returns a function that
+        removes the sink.
+        """
+        self._audio_sinks.append(sink)
+        return lambda: self._audio_sinks.remove(sink) if sink in self._audio_sinks else None
+
     async def audio_output(self) -> AsyncIterator[bytes]:
         """Decoded PCM16 chunks of assistant audio, as they arrive."""
         send, receive = anyio.create_memory_object_stream[bytes](_EVENT_BUFFER)
-        self._audio_subscribers.append(send)
+        remove = self.add_audio_sink(partial(_send_nowait, send))
+        self._audio_streams.append(send)  # closed when the session ends
         try:
             async with receive:
                 async for chunk in receive:
                     yield chunk
         finally:
-            self._audio_subscribers.remove(send)
+            remove()
+            self._audio_streams.remove(send)
             send.close()
 
     async def update(self, **session_fields: Any) -> None:
@@ -344,8 +376,8 @@ class RealtimeSession:
             self._stop.set()
             for send in self._subscribers:
                 send.close()
-            for audio in self._audio_subscribers:
-                audio.close()
+            for stream in self._audio_streams:
+                stream.close()
             for waiter in self._waiters:
                 if not waiter.done.is_set():
                     waiter.error = waiter.error or self._closed_error or SessionClosed("session closed")
@@ -441,6 +473,8 @@ class RealtimeSession:
                     if self._stop.is_set() or self._rollover:
                         return
                     raise
+                if not self._subscribers and ev.peek_type(frame) in _UNOBSERVED:
+                    continue
                 event = self._parse(frame)
                 if event is None:
                     continue
@@ -466,10 +500,10 @@ class RealtimeSession:
         kind = event.type
         if kind == "response.output_audio.delta":
             assert isinstance(event, ev.ResponseOutputAudioDelta)
-            if self._audio_subscribers:
+            if self._audio_sinks:
                 chunk = base64.b64decode(event.delta)
-                for send in self._audio_subscribers:
-                    _send_nowait(send, chunk)
+                for sink in self._audio_sinks:
+                    sink(chunk)
             self._first_delta(event.response_id)
         elif kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
             assert isinstance(event, (ev.ResponseOutputTextDelta, ev.ResponseOutputAudioTranscriptDelta))

@@ -1,0 +1,97 @@
+"""Smoke run of the benchmark harness with tiny sizes (rtagent and the floor), plus a
+conformance check of the bench server's event stream. No timing assertions."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psutil")
+pytest.importorskip("matplotlib")
+
+from bench.harness import ServerPool
+from bench.run import Config, run
+
+try:
+    from conformance import assert_server_event
+except ImportError:  # pragma: no cover - depends on how pytest set sys.path
+    from tests.conformance import assert_server_event
+
+
+def _recv_until(ws: Any, kind: str, seen: list[dict[str, Any]]) -> dict[str, Any]:
+    while True:
+        event = json.loads(ws.recv(timeout=5))
+        assert_server_event(event)
+        seen.append(event)
+        if event["type"] == kind:
+            return event
+
+
+def test_bench_server_speaks_ga_events() -> None:
+    """Every event the bench server sends in a tool turn and an audio stream is valid GA."""
+    from websockets.sync.client import connect
+
+    tool = {"type": "function", "name": "echo", "description": "Echo.",
+            "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}
+    seen: list[dict[str, Any]] = []
+    with ServerPool(1) as pool:
+        with connect(f"{pool.url}/smoke/tool/1000/v1/realtime?model=gpt-realtime") as ws:
+            _recv_until(ws, "session.created", seen)
+            ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "tools": [tool]}}))
+            _recv_until(ws, "session.updated", seen)
+            ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}))
+            ws.send(json.dumps({"type": "response.create"}))
+            ws.send(json.dumps({"type": "response.create", "event_id": "evt_2"}))  # one active response
+            done = _recv_until(ws, "response.done", seen)
+            call = done["response"]["output"][0]
+            assert call["type"] == "function_call" and json.loads(call["arguments"]) == {"text": "hi"}
+            ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "function_call_output", "call_id": call["call_id"], "output": "echo:hi"}}))
+            ws.send(json.dumps({"type": "response.create"}))
+            done = _recv_until(ws, "response.done", seen)
+            assert done["response"]["output"][0]["content"][0]["text"] == "echo:hi"
+        errors = [e for e in seen if e["type"] == "error"]
+        assert [e["error"]["code"] for e in errors] == ["conversation_already_has_active_response"]
+        assert errors[0]["error"]["event_id"] == "evt_2"
+        with connect(f"{pool.url}/smoke-audio/audio/0/v1/realtime") as ws:
+            _recv_until(ws, "session.created", seen)
+            ws.send(json.dumps({"type": "response.create"}))
+            _recv_until(ws, "response.content_part.added", seen)
+            chunk = base64.b64encode(b"\x01\x00" * 480).decode()
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+            delta = _recv_until(ws, "response.output_audio.delta", seen)
+            assert delta["delta"] == chunk
+            ws.send(json.dumps({"type": "response.cancel"}))
+            assert _recv_until(ws, "response.done", seen)["response"]["status"] == "cancelled"
+        samples = pool.dump("smoke")["smoke"]
+        assert len(samples) == 1
+    kinds = {e["type"] for e in seen}
+    assert {"response.function_call_arguments.delta", "response.output_text.delta",
+            "conversation.item.done", "response.output_item.done"} <= kinds
+
+
+def test_harness_smoke_run(tmp_path: Path) -> None:
+    """A tiny run for rtagent and the floor completes and writes well-formed results."""
+    cfg = Config(
+        rounds=1, turns=5, warmup=2, connects=1, drift_turns=10, paced_k=[2], paced_duration=1.0,
+        paced_clients=["floor", "rtagent"], burst_k=2, burst_duration=0.3, audio_k=2,
+        audio_duration=0.3, audio_clients=["floor", "rtagent"], import_repeat=1, load_servers=1,
+    )
+    results = run(cfg, ["floor", "rtagent"], tmp_path, quick=True)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["meta"]["clients"] == ["floor", "rtagent"]
+    for section in ("startup", "turnaround", "drift", "paced", "burst", "audio"):
+        assert set(data[section]) == {"floor", "rtagent"}, section
+    for client in ("floor", "rtagent"):
+        assert data["turnaround"][client]["n"] == 5
+        assert data["paced"][client]["2"]["answered"] >= 1
+        assert data["audio"][client]["audio_s_received"] > 0
+    assert results["targets"] and all("met" in t for t in results["targets"])
+    md = (tmp_path / "results.md").read_text()
+    assert "| rtagent |" in md and "## Targets" in md
+    assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
