@@ -529,7 +529,7 @@ class Session:
         for item in list(self.history.values()):
             wire = _replayable(item)
             if wire is None:
-                lost.append(f"{item.get('role', item['type'])} audio item {item['id']} (no transcript)")
+                lost.append(f"{item.get('role', item['type'])} item {item['id']}: no text to replay")
                 continue
             if wire["type"] == "function_call_output":
                 outputs += 1
