@@ -107,8 +107,12 @@ async def retry_call(
     fn: Callable[..., Awaitable[T]],
     *args: Any,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> T:
     """Await ``fn(*args)`` until it succeeds, fails for good, or the policy gives up.
+
+    ``sleep`` waits between attempts (default ``anyio.sleep``); a caller may pass one
+    that wakes early, e.g. when its session is closed.
 
     Raises:
         ReconnectFailed: retryable failures exhausted the policy (``__cause__`` is the last).
@@ -126,7 +130,7 @@ async def retry_call(
         stop=policy._stop(),
         wait=policy._wait(),
         retry=tenacity.retry_if_exception(is_retryable),
-        sleep=anyio.sleep,
+        sleep=sleep,
         before_sleep=before_sleep,
         reraise=False,
     )

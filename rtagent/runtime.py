@@ -16,6 +16,7 @@ order the state machine chose is the order on the wire and a tool output plus it
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import math
 import os
@@ -91,6 +92,8 @@ _UNOBSERVED = frozenset({
 
 
 class _TurnWaiter:
+    """One ask(): set when the response chain that answers it is complete."""
+
     __slots__ = ("done", "error", "text")
 
     def __init__(self) -> None:
@@ -144,8 +147,8 @@ class RealtimeSession:
         self._subscribers: list[MemoryObjectSendStream[SessionEvent]] = []
         self._audio_sinks: list[Callable[[bytes], object]] = []
         self._audio_streams: list[MemoryObjectSendStream[bytes]] = []
-        self._waiters: list[_TurnWaiter] = []
-        self._ask_lock = anyio.Lock()
+        self._waiters: dict[int, _TurnWaiter] = {}
+        self._turn_ids = itertools.count(1)
         self._last_text = ""
         self._latency_pending: list[tuple[str, float, float]] = []
         self._played: tuple[str, int] | None = None
@@ -178,18 +181,21 @@ class RealtimeSession:
             ServerError: the response failed or the server refused the request.
             ReconnectFailed: the connection was lost and could not be restored.
         """
-        async with self._ask_lock:
-            waiter = _TurnWaiter()
-            self._waiters.append(waiter)
-            try:
-                await self.send_text(text)
-                await waiter.done.wait()
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-            if waiter.error is not None:
-                raise waiter.error
-            return waiter.text
+        self._check_open()
+        turn = next(self._turn_ids)
+        waiter = self._waiters[turn] = _TurnWaiter()
+        try:
+            self._core.user_text(text)
+            # The turn follows this request through its tool rounds to the final answer,
+            # so concurrent ask()/send_text() calls each get their own answer.
+            self._core.request_response(turns={turn})
+            await self._flush()
+            await waiter.done.wait()
+        finally:
+            self._waiters.pop(turn, None)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.text
 
     async def send_text(self, text: str) -> None:
         """Add a user message and request a response; returns at once."""
@@ -258,6 +264,8 @@ class RealtimeSession:
 
     async def audio_output(self) -> AsyncIterator[bytes]:
         """Decoded PCM16 chunks of assistant audio, as they arrive."""
+        if self._stop.is_set():
+            return
         send, receive = anyio.create_memory_object_stream[bytes](_EVENT_BUFFER)
         remove = self.add_audio_sink(partial(_send_nowait, send))
         self._audio_streams.append(send)  # closed when the session ends
@@ -320,6 +328,10 @@ class RealtimeSession:
         return self._events()
 
     async def _events(self) -> AsyncGenerator[SessionEvent, None]:
+        if self._stop.is_set():
+            if self._closed_error is not None and not self._user_closed:
+                raise self._closed_error
+            return
         send, receive = anyio.create_memory_object_stream[SessionEvent](_EVENT_BUFFER)
         self._subscribers.append(send)
         try:
@@ -343,12 +355,17 @@ class RealtimeSession:
             while not self._stop.is_set():
                 stack = AsyncExitStack()
                 try:
-                    ws = await retry_call(self._retry, self._open, stack)
+                    ws = await retry_call(self._retry, self._open, stack, sleep=self._backoff)
                 except BaseException as exc:
                     await stack.aclose()
+                    if self._stop.is_set() and attempt > 0:
+                        return  # closed while reconnecting
                     if attempt == 0 or not isinstance(exc, Exception):
                         raise  # the first connect reports straight to connect()'s caller
                     self._fail(exc)
+                    return
+                if self._stop.is_set():  # closed while the new connection was opening
+                    await stack.aclose()
                     return
                 async with stack:
                     if attempt == 0:
@@ -366,6 +383,7 @@ class RealtimeSession:
                 self._rollover = False
                 # Tools keep running across reconnects: their outputs are replayed.
                 cut = self._core.connection_lost()
+                self._settle()
                 if not planned:
                     logger.warning("connection lost: %s", reason)
                     self._emit(ConnectionLost(reason, tuple(cut)))
@@ -378,7 +396,7 @@ class RealtimeSession:
                 send.close()
             for stream in self._audio_streams:
                 stream.close()
-            for waiter in self._waiters:
+            for waiter in self._waiters.values():
                 if not waiter.done.is_set():
                     waiter.error = waiter.error or self._closed_error or SessionClosed("session closed")
                     waiter.done.set()
@@ -399,9 +417,16 @@ class RealtimeSession:
             self._ws = None
         return None if self._stop.is_set() else reason
 
+    async def _backoff(self, seconds: float) -> None:
+        """Sleep between attempts, but wake at once when the session is closed."""
+        with anyio.move_on_after(seconds):
+            await self._stop.wait()
+
     async def _open(self, stack: AsyncExitStack) -> WebSocket:
         """Open a connection and bring it to a usable state (config + conversation in)."""
         await stack.aclose()
+        if self._stop.is_set():
+            raise SessionClosed("session closed while reconnecting")
         ws = await stack.enter_async_context(
             ws_connect(self._url, headers=self._headers, config=self._ws_config)
         )
@@ -447,7 +472,7 @@ class RealtimeSession:
         """End the session for good: every waiter and later call gets ``exc``."""
         self._closed_error = exc
         logger.error("session ended: %s", exc)
-        for waiter in self._waiters:
+        for waiter in self._waiters.values():
             waiter.error = exc
             waiter.done.set()
 
@@ -502,8 +527,14 @@ class RealtimeSession:
             assert isinstance(event, ev.ResponseOutputAudioDelta)
             if self._audio_sinks:
                 chunk = base64.b64decode(event.delta)
-                for sink in self._audio_sinks:
-                    sink(chunk)
+                for sink in tuple(self._audio_sinks):
+                    try:
+                        sink(chunk)
+                    except Exception:
+                        # A broken player must not end the conversation: drop that sink.
+                        logger.exception("audio sink %r failed; removed", sink)
+                        if sink in self._audio_sinks:
+                            self._audio_sinks.remove(sink)
             self._first_delta(event.response_id)
         elif kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
             assert isinstance(event, (ev.ResponseOutputTextDelta, ev.ResponseOutputAudioTranscriptDelta))
@@ -522,28 +553,25 @@ class RealtimeSession:
         if response.metadata and response.metadata.get("rtagent_oob"):
             return
         self._last_text = "".join(item.text() for item in response.output if item.type == "message")
-        error: BaseException | None = None
-        if response.status == "failed":
-            detail = (response.status_details or {}).get("error") or {}
-            error = ServerError(
-                str(detail.get("message") or "response failed"),
-                type=str(detail.get("type") or "server_error"),
-                code=detail.get("code"),
-            )
-        self._settle(error)
 
-    def _settle(self, error: BaseException | None = None) -> None:
-        """Finish waiting turns once nothing more is coming (no response owed or running).
+    def _settle(self) -> None:
+        """Answer the turns the state machine reports complete (or failed).
 
-        Reached after a response with no tool round, and also when a round closes
-        without a reply (the user interrupted), so ask() never waits forever.
+        A turn completes when the response answering it has no tool round, or when
+        its round closes without a reply (the user interrupted), so ask() never waits
+        forever, and concurrent turns never get each other's answers.
         """
-        if not self._waiters or not self._core.idle:
-            return
-        for waiter in self._waiters:
-            waiter.text = self._last_text
-            waiter.error = error
-            waiter.done.set()
+        for turns, detail in self._core.finished_turns():
+            error = None
+            if detail is not None:
+                error = ServerError(detail.message, type=detail.type, code=detail.code,
+                                    param=detail.param, event_id=detail.event_id)
+            for turn in turns:
+                waiter = self._waiters.get(turn)
+                if waiter is not None and not waiter.done.is_set():
+                    waiter.text = self._last_text
+                    waiter.error = error
+                    waiter.done.set()
 
     def _server_error(self, err: ev.ErrorDetail) -> None:
         logger.warning(
@@ -552,14 +580,6 @@ class RealtimeSession:
         )
         if err.code == "session_expired":
             raise _SessionExpired(err.message)
-        failed = self._core.failed_requests
-        if failed:
-            detail = failed.pop()
-            failed.clear()
-            exc = ServerError(detail.message, type=detail.type, code=detail.code, param=detail.param, event_id=detail.event_id)
-            for waiter in self._waiters:
-                waiter.error = exc
-                waiter.done.set()
 
     def _server_interrupts(self) -> bool:
         """Whether server VAD cancels the response itself on speech (``interrupt_response``)."""
@@ -595,6 +615,7 @@ class RealtimeSession:
     async def _flush(self) -> None:
         """Send what the state machine wants sent; start and cancel tool calls."""
         core = self._core
+        self._settle()
         for call_id in core.calls_to_cancel():
             scope = self._tool_scopes.get(call_id)
             if scope is not None:
@@ -637,7 +658,6 @@ class RealtimeSession:
         duration = time.perf_counter() - started
         self._core.tool_finished(call.call_id, result.output)
         await self._flush()
-        self._settle()
         posted = time.perf_counter()
         self._latency_pending.append((call.call_id, call.ready_at, posted))
         self._emit(

@@ -65,6 +65,8 @@ class _Request:
     needs_seq: int
     """How many client-created items must be in the conversation before it is answered."""
     event_id: str | None = None
+    turns: set[int] = field(default_factory=set)
+    """The application turns (e.g. ``ask()`` calls) waiting on this request."""
 
 
 @dataclass(slots=True)
@@ -72,6 +74,8 @@ class _Round:
     """The tool calls of one response and what became of them."""
 
     response_id: str
+    turns: set[int] = field(default_factory=set)
+    """Turns that end only when this round's follow-up response does."""
     pending: dict[str, ToolCall] = field(default_factory=dict)
     policies: dict[str, OnInterrupt] = field(default_factory=dict)
     response_done: bool = False
@@ -148,7 +152,10 @@ class Session:
         # Responses are requested only once the server has our config and conversation.
         self.connected = False
         self.last_error: ev.ErrorDetail | None = None
-        self.failed_requests: list[ev.ErrorDetail] = []
+        # Turns: the application's waits on a response (ask()). The active response
+        # carries the turns it answers; a tool round carries them on to its follow-up.
+        self._active_turns: set[int] = set()
+        self._finished: list[tuple[set[int], ev.ErrorDetail | None]] = []
 
     # -- identifiers ---------------------------------------------------------------------------
 
@@ -185,10 +192,15 @@ class Session:
             and not self._rounds
         )
 
+    def finished_turns(self) -> list[tuple[set[int], ev.ErrorDetail | None]]:
+        """Turns whose answer is complete (or failed, with the server's error)."""
+        out, self._finished = self._finished, []
+        return out
+
     @property
     def has_work(self) -> bool:
-        """Whether :meth:`data_to_send`, :meth:`calls_to_run` or :meth:`calls_to_cancel` has anything."""
-        return bool(self._out or self._to_run or self._to_cancel)
+        """Whether anything is waiting in the outputs of the machine."""
+        return bool(self._out or self._to_run or self._to_cancel or self._finished)
 
     @property
     def running_calls(self) -> int:
@@ -218,8 +230,16 @@ class Session:
             {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
         )
 
-    def request_response(self, options: dict[str, Any] | None = None) -> None:
-        """Ask for a response that sees the conversation as it is now."""
+    def request_response(
+        self, options: dict[str, Any] | None = None, *, turns: set[int] | None = None
+    ) -> None:
+        """Ask for a response that sees the conversation as it is now.
+
+        Args:
+            options: per-response overrides (None: a plain request, merged with others).
+            turns: application turns this response (and its tool rounds) answers; they
+                come back from :meth:`finished_turns` when the answer is complete.
+        """
         if options and options.get("conversation") == "none":
             # Out-of-band responses do not write to the conversation and may run in
             # parallel (PROTOCOL.md §2), so they skip the gate.
@@ -230,8 +250,9 @@ class Session:
             for queued in self._queue:
                 if queued.options is None:
                     queued.needs_seq = self._sent_seq
+                    queued.turns |= turns or set()
                     return
-        self._queue.append(_Request(options, self._sent_seq))
+        self._queue.append(_Request(options, self._sent_seq, turns=set(turns or ())))
         self._pump()
 
     def cancel_response(self) -> None:
@@ -327,10 +348,18 @@ class Session:
             # event id follows (conversation_already_has_active_response).
             self._tentative, self._inflight = self._inflight, None
             self._tentative_seq = acked
+            self._active_turns = set(self._tentative.turns)
         else:
             # Started by the server (VAD, ...): it sees every item acknowledged so far,
             # so it answers every queued plain request that needed no more than that.
-            self._queue = [r for r in self._queue if r.options is not None or r.needs_seq > acked]
+            self._active_turns = set()
+            kept: list[_Request] = []
+            for request in self._queue:
+                if request.options is None and request.needs_seq <= acked:
+                    self._active_turns |= request.turns
+                else:
+                    kept.append(request)
+            self._queue = kept
         if self._cancel_when_created:
             self._cancel_when_created = False
             self._send(ev.ResponseCancel(event_id=self.next_event_id(), response_id=rid))
@@ -347,14 +376,23 @@ class Session:
                 if item.type == "function_call" and item.status in (None, "completed"):
                     self._call_ready(item, rid)
         rnd = self._rounds.get(rid)
+        if rid == self.active_response:
+            if rnd is None and self._active_turns:
+                # No tool round follows: this response was the answer.
+                error = None
+                if response.status == "failed":
+                    error = ev.ErrorDetail.model_validate(
+                        (response.status_details or {}).get("error") or {"message": "response failed"}
+                    )
+                self._finished.append((self._active_turns, error))
+            self._active_turns = set()
+            self.active_response = None
+            self._tentative = None
         if rnd is not None:
             rnd.response_done = True
             if response.status == "cancelled":
                 rnd.interrupted = True
             self._maybe_close_round(rnd)
-        if rid == self.active_response:
-            self.active_response = None
-            self._tentative = None
         self._pump()
 
     def _on_output_item_done(self, event: ev.ResponseOutputItemDone) -> None:
@@ -387,6 +425,8 @@ class Session:
     def _on_item_done(self, event: ev.ConversationItemDone) -> None:
         item = event.item
         if item.type == "function_call" and item.status != "completed":
+            if item.id in self._incomplete:
+                self._forget(item.id)  # a call cut off before its arguments were complete
             return
         if not item.id or item.type not in ("message", "function_call"):
             return
@@ -442,11 +482,16 @@ class Session:
                 # only if it started after our items were in (PROTOCOL.md §7).
                 self._tentative = None
                 if tentative.options is not None or tentative.needs_seq > self._tentative_seq:
+                    self._active_turns -= tentative.turns
                     self._queue.insert(0, tentative)
                 return
             if inflight is not None and err.event_id == inflight.event_id:
                 self._inflight = None
                 self._queue.insert(0, inflight)
+                if self._cancel_when_created and self.active_response is not None:
+                    # The cancel meant "stop talking": that is the server's response now.
+                    self._cancel_when_created = False
+                    self._send(ev.ResponseCancel(event_id=self.next_event_id(), response_id=self.active_response))
                 return
         for request in (tentative, inflight):
             if request is not None and err.event_id == request.event_id:
@@ -454,10 +499,11 @@ class Session:
                 # (and on a cancel that was waiting for it to start).
                 if request is tentative:
                     self._tentative = None
+                    self._active_turns -= request.turns
                 else:
                     self._inflight = None
                     self._cancel_when_created = False
-                self.failed_requests.append(err)
+                self._finished.append((request.turns, err))
                 self._pump()
                 return
 
@@ -492,8 +538,14 @@ class Session:
                 # the reply once the outputs are in, so the request is not repeated.
                 lost.append(f"{what} (its tool calls carry on)")
                 self._tentative = None
+            elif ours or self._active_turns:
+                lost.append(f"{what} (re-requested)")
+                if not ours:
+                    # A server-started response that was answering our turns.
+                    self._queue.insert(0, _Request(None, 0, turns=set(self._active_turns)))
             else:
-                lost.append(f"{what} ({'re-requested' if ours else 'started by the server; not repeated'})")
+                lost.append(f"{what} (started by the server; not repeated)")
+        self._active_turns = set()
         for request in (self._tentative, self._inflight):
             if request is not None:
                 self._queue.insert(0, request)
@@ -588,14 +640,14 @@ class Session:
 
     def _place(self, item_id: str, previous_item_id: str | None) -> None:
         """Move ``item_id`` right after ``previous_item_id`` if it is elsewhere (rare)."""
-        if item_id not in self.history or self._prev_of.get(item_id) == previous_item_id:
+        if previous_item_id is None or item_id not in self.history:
+            return  # no position given: appended at the end already
+        if self._prev_of.get(item_id) == previous_item_id:
             return
         if previous_item_id is not None and previous_item_id not in self.history:
             return  # follows an item we do not mirror: keep our order
         item = self.history.pop(item_id)
         rebuilt: dict[str, dict[str, Any]] = {}
-        if previous_item_id is None:
-            rebuilt[item_id] = item
         for key, value in self.history.items():
             rebuilt[key] = value
             if key == previous_item_id:
@@ -629,7 +681,11 @@ class Session:
         )
         rnd = self._rounds.get(response_id)
         if rnd is None:
-            rnd = self._rounds[response_id] = _Round(response_id)
+            turns = set(self._active_turns) if response_id == self.active_response else set()
+            rnd = self._rounds[response_id] = _Round(response_id, turns)
+            # The round's follow-up response answers these turns now.
+            if response_id == self.active_response:
+                self._active_turns = set()
         rnd.pending[call_id] = call
         rnd.policies[call_id] = self._policy(call.name)
         self._round_of[call_id] = rnd
@@ -640,7 +696,10 @@ class Session:
             return
         self._rounds.pop(rnd.response_id, None)
         if not rnd.interrupted or rnd.reply_after_interrupt:
-            self.request_response()
+            self.request_response(turns=rnd.turns)
+        elif rnd.turns:
+            # Interrupted without a reply: what was said before the calls is the answer.
+            self._finished.append((rnd.turns, None))
 
     def _pump(self) -> None:
         if not self.connected:

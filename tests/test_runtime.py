@@ -743,3 +743,98 @@ async def test_iterating_a_failed_session_raises_its_error() -> None:
                 with pytest.raises(ReconnectFailed):
                     async for _event in session:
                         pass
+
+
+async def test_ask_returns_after_cancel_and_a_drop() -> None:
+    """Cancel while a finished tool waits for response.done, then the link drops: ask() returns."""
+    ran = anyio.Event()
+
+    class Fast(Agent):
+        @tool
+        async def fast(self) -> str:
+            """Answer fast."""
+            ran.set()
+            return "ok"
+
+    turns = [Turn(calls=[Call("fast")]), Turn(text="after")]
+    faults = [Faults(delay={"response.done": 0.5}, drop_after_received="response.cancel"), None]
+    answers: list[str] = []
+    with anyio.fail_after(10):
+        async with live(Fast(), turns, faults) as (_server, session):
+            async with anyio.create_task_group() as tg:
+                async def asker() -> None:
+                    answers.append(await session.ask("go"))
+
+                tg.start_soon(asker)
+                await ran.wait()
+                await session.cancel()
+    assert answers == [""]  # interrupted with on_interrupt="finish": no reply was requested
+
+
+async def test_concurrent_turns_each_get_their_own_answer() -> None:
+    """ask("b") while another task sends "a": each turn is answered by its own response."""
+
+    def answer(convo: Conversation) -> str:
+        return "answer to " + convo.last_user_text
+
+    turns = [Turn(text=answer)] * 3
+    result: dict[str, str] = {}
+    with anyio.fail_after(10):
+        async with live(Echo(), turns, Faults(delay={"response.done": 0.2})) as (_server, session):
+            async with anyio.create_task_group() as tg:
+                async def asker() -> None:
+                    result["b"] = await session.ask("b")
+
+                tg.start_soon(asker)
+                await anyio.sleep(0.05)
+                await session.send_text("a")
+                result["c"] = await session.ask("c")
+    assert result == {"b": "answer to b", "c": "answer to c"}
+
+
+async def test_close_during_reconnect_stops_promptly() -> None:
+    """aclose() while reconnecting ends the session: iterators finish, no new connection serves."""
+    faults = [Faults(drop_after_sent="response.done"), None, None]
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="hi")] * 3, faults,
+                        retry=RetryPolicy(max_attempts=5, delays=[0.3])) as (server, session):
+            events = session.__aiter__()
+            await session.send_text("x")
+            async for event in events:
+                if isinstance(event, ConnectionLost):
+                    break
+            await session.aclose()
+            async for _event in events:
+                pass
+            opened = len(server.connections)
+    assert opened <= 2
+
+
+async def test_iterating_after_the_end_returns_at_once() -> None:
+    """A session that has ended yields nothing more, to new iterators and audio readers alike."""
+    with anyio.fail_after(10):
+        async with live(Echo(), [Turn(text="hi")]) as (_server, session):
+            assert await session.ask("hi") == "hi"
+            await session.aclose()
+            assert [e async for e in session] == []
+            assert [c async for c in session.audio_output()] == []
+
+
+async def test_a_failing_audio_sink_is_dropped_not_fatal() -> None:
+    """An exception in an audio sink is logged and that sink removed; the turn completes."""
+    good: list[bytes] = []
+
+    def bad(_chunk: bytes) -> None:
+        raise ValueError("player bug")
+
+    class Speaks(Agent):
+        output_modalities = ["audio"]
+        turn_detection = None
+
+    with anyio.fail_after(10):
+        async with live(Speaks(), [Turn(text="hi there"), Turn(text="again")]) as (_server, session):
+            session.add_audio_sink(bad)
+            session.add_audio_sink(good.append)
+            assert await session.ask("hello") == "hi there"
+            assert await session.ask("more") == "again"
+    assert good

@@ -214,11 +214,12 @@ def test_interrupt_without_server_vad_sends_cancel() -> None:
 def test_refused_create_is_reported_and_gate_reopens() -> None:
     """A response.create refused for another reason is recorded and the next request can go."""
     s = ready()
-    s.request_response({"max_output_tokens": 0})
+    s.request_response({"max_output_tokens": 0}, turns={7})
     create_id = sent(s)[0]["event_id"]
     feed(s, {"type": "error", "error": {"type": "invalid_request_error", "code": "invalid_value",
                                         "message": "bad", "event_id": create_id}})
-    assert [e.code for e in s.failed_requests] == ["invalid_value"]
+    [(turns, error)] = s.finished_turns()
+    assert turns == {7} and error is not None and error.code == "invalid_value"
     s.request_response()
     assert [e["type"] for e in sent(s)] == ["response.create"]
 
@@ -337,3 +338,50 @@ def test_out_of_band_deltas_do_not_touch_conversation_state() -> None:
           "output_index": 0, "content_index": 0, "delta": "AAAA"})
     assert s.current_audio_item is None
     assert s.idle
+
+
+def test_turns_follow_their_request_through_tool_rounds() -> None:
+    """A turn finishes with the response after its tool round, not with an earlier one."""
+    s = ready()
+    s.user_text("a")
+    s.request_response(turns={1})
+    sent(s)
+    s.user_text("b")
+    s.request_response(turns={2})  # queued behind a's response
+    assert [e["type"] for e in sent(s)] == ["conversation.item.create"]
+    feed(s, created("r1"), item_done("r1", call_item("c1")), done("r1"))
+    assert s.finished_turns() == []  # turn 1 waits for its round's reply
+    assert [e["type"] for e in sent(s)] == ["response.create"]  # b's request goes next
+    s.calls_to_run()
+    s.tool_finished("c1", "out")  # round 1 closes; its follow-up waits behind b's response
+    assert [e["type"] for e in sent(s)] == ["conversation.item.create"]
+    feed(s, created("r2"), done("r2"))
+    assert s.finished_turns() == [({2}, None)]
+    assert [e["type"] for e in sent(s)] == ["response.create"]
+    feed(s, created("r3"), done("r3"))
+    assert s.finished_turns() == [({1}, None)]
+
+
+def test_turn_of_an_interrupted_round_finishes_without_a_reply() -> None:
+    """Interrupted with on_interrupt='finish': the turn ends once the output is posted."""
+    s = ready()
+    s.request_response(turns={5})
+    sent(s)
+    feed(s, created("r1"), item_done("r1", call_item("c1")), done("r1"))
+    s.calls_to_run()
+    s.interrupt(server_cancels=True)
+    s.tool_finished("c1", "late result")
+    assert s.finished_turns() == [({5}, None)]
+    assert [e["type"] for e in sent(s)] == ["conversation.item.create"]
+
+
+def test_missing_previous_item_id_keeps_the_order() -> None:
+    """An acknowledgement without previous_item_id never moves an item to the front."""
+    s = ready()
+    s.user_text("hi")
+    feed(s, created("r1"), item_done("r1", call_item("c1")), done("r1"))
+    s.calls_to_run()
+    s.tool_finished("c1", "out")
+    output_id = [e for e in sent(s) if e["type"] == "conversation.item.create"][-1]["item"]["id"]
+    feed(s, {"type": "conversation.item.added", "item": {"id": output_id, "type": "function_call_output"}})
+    assert [i["type"] for i in s.history.values()] == ["message", "function_call", "function_call_output"]
