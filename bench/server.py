@@ -52,6 +52,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from rtagent.local.engine import default_session as _local_default_session
+
 _loads = json.loads
 _dumps = json.dumps
 _now = time.perf_counter_ns
@@ -67,40 +69,8 @@ _RESPONSE_AUDIO = '{"output":{"format":{"type":"audio/pcm","rate":24000},"voice"
 
 
 def default_session(session_id: str, model: str) -> dict[str, Any]:
-    """The full default GA session reported in ``session.created``."""
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": session_id,
-        "model": model,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "expires_at": int(time.time()) + 3600,
-        "audio": {
-            "input": {
-                "format": dict(_FORMAT),
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 500,
-                    "idle_timeout_ms": None,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
-            },
-            "output": {"format": dict(_FORMAT), "voice": "marin", "speed": 1.0},
-        },
-        "include": None,
-    }
+    """The full default GA session reported in ``session.created`` (the local server's)."""
+    return _local_default_session(model, session_id, int(time.time()) + 3600)
 
 
 def _merge(current: Any, update: Any) -> Any:
