@@ -51,7 +51,7 @@ from .notices import (
 )
 from .retry import RetryPolicy, retry_call
 from .session import ResumeReport, Session, ToolCall
-from .tools import ToolContext, ToolRegistry, ToolResult
+from .tools import OnInterrupt, ToolContext, ToolRegistry, ToolResult
 from .transport import WebSocket, WebSocketConfig
 from .transport import connect as ws_connect
 
@@ -664,7 +664,7 @@ class RealtimeSession:
             ToolFinished(call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration)
         )
 
-    def _interrupt_policy(self, name: str) -> Any:
+    def _interrupt_policy(self, name: str) -> OnInterrupt:
         tool = self.tools.get(name)
         return tool.on_interrupt if tool is not None else "finish"
 

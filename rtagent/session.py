@@ -30,15 +30,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from . import events as ev
+from .tools import OnInterrupt
 
 __all__ = ["ResumeReport", "Session", "ToolCall"]
 
 logger = logging.getLogger(__name__)
-
-OnInterrupt = Literal["cancel", "finish", "reply"]
 
 # Bytes of PCM16 24 kHz mono per millisecond (PROTOCOL.md §6).
 _PCM16_BYTES_PER_MS = 48
@@ -201,10 +200,6 @@ class Session:
     def has_work(self) -> bool:
         """Whether anything is waiting in the outputs of the machine."""
         return bool(self._out or self._to_run or self._to_cancel or self._finished)
-
-    @property
-    def running_calls(self) -> int:
-        return sum(len(r.pending) for r in self._rounds.values())
 
     # -- inputs from the application -----------------------------------------------------------
 

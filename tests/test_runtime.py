@@ -164,8 +164,9 @@ async def test_server_started_response_race_is_absorbed() -> None:
             server_sent = server.connections[-1].sent
     assert answer == "from the server"
     errors = [e for e in server_sent if e["type"] == "error"]
-    assert all(e["error"]["code"] == "conversation_already_has_active_response" for e in errors)
-    assert kinds(sent).count("response.create") <= 2 + len(errors)
+    # Our create after the output lost the race once, and was not sent again.
+    assert [e["error"]["code"] for e in errors] == ["conversation_already_has_active_response"]
+    assert kinds(sent).count("response.create") == 2
     assert sum(1 for e in server_sent if e["type"] == "response.created") == 2
 
 
