@@ -163,8 +163,8 @@ class RTAgent:
     name = "rtagent"
 
     def __init__(self) -> None:
-        from rtagent.agent import Agent
-        from rtagent.tools import tool
+        from rtagent._agent import Agent
+        from rtagent._tools import tool
 
         class Echo(Agent):
             instructions = INSTRUCTIONS
@@ -190,7 +190,7 @@ class RTAgent:
 
     @asynccontextmanager
     async def session(self, url: str) -> AsyncIterator[Any]:
-        from rtagent.runtime import connect
+        from rtagent._runtime import connect
 
         async with connect(self._echo(), url=url, api_key="sk-bench", reconnect=False) as s:
             yield s
@@ -200,7 +200,7 @@ class RTAgent:
 
     @asynccontextmanager
     async def audio_session(self, url: str, sink: Sink) -> AsyncIterator[Any]:
-        from rtagent.runtime import connect
+        from rtagent._runtime import connect
 
         async with connect(self._speaker(), url=url, api_key="sk-bench", reconnect=False,
                            audio_chunk_ms=20) as s:
@@ -469,7 +469,7 @@ ADAPTERS: dict[str, Callable[[], Any]] = {
 
 IMPORTS: dict[str, str] = {
     "floor": "import json, websockets.asyncio.client",
-    "rtagent": "import rtagent, rtagent.runtime",
+    "rtagent": "import rtagent, rtagent._runtime",
     "openai-raw": "import openai, openai.resources.realtime",
     "openai-agents": "import agents.realtime",
     "pydantic-ai": "import pydantic_ai, pydantic_ai.realtime.openai",

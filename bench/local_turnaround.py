@@ -19,7 +19,7 @@ import anyio
 
 from rtagent import Agent, ToolTurnLatency, connect, tool
 from rtagent.local import Call, LocalRealtimeServer, Turn
-from rtagent.local.brains import Conversation
+from rtagent.local._brains import Conversation
 
 
 class _EchoBrain:

@@ -27,7 +27,7 @@ response at once (burst runs).
 
 Built on asyncio's ``Protocol`` with websockets' sans-I/O ``ServerProtocol``: no task or
 queue per message, so it is cheaper per event than websockets' asyncio server or
-``rtagent.transport.serve`` and timestamps reads the moment the bytes arrive.
+``rtagent._transport.serve`` and timestamps reads the moment the bytes arrive.
 
 URL path: ``/<tag>/<mode>/<gap_us>/...`` (anything after is ignored, e.g. ``/v1/realtime``).
 ``tag`` groups samples; ``mode`` is ``tool`` or ``audio``.
@@ -52,7 +52,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rtagent.local.engine import default_session as _local_default_session
+from rtagent.local._engine import default_session as _local_default_session
 
 _loads = json.loads
 _dumps = json.dumps

@@ -23,7 +23,7 @@ import sys
 import anyio
 
 from rtagent import Agent, connect, tool
-from rtagent.secrets import acreate_client_secret
+from rtagent import acreate_client_secret
 
 
 class Concierge(Agent):

@@ -72,7 +72,7 @@ async def main() -> None:
             await converse(session)
         return
     from rtagent.local import Call, LocalRealtimeServer, RuleBrain, Turn
-    from rtagent.local.brains import Conversation
+    from rtagent.local._brains import Conversation
 
     class Desk(RuleBrain):
         """The rule-based local model, plus: a ticket request opens a ticket."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 
 from rtagent import Agent, RealtimeSession, connect
-from rtagent.wav import read_wav, write_wav
+from rtagent import read_wav, write_wav
 
 
 class Narrator(Agent):

@@ -14,8 +14,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from rtagent.errors import ToolError
-from rtagent.tools import tool
+from rtagent import ToolError, tool
 
 MAX_LENGTH = 500
 """Longest expression accepted, in characters."""

@@ -12,8 +12,7 @@ from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Literal
 
-from rtagent.errors import ToolError
-from rtagent.tools import tool
+from rtagent import ToolError, tool
 
 Region = Literal[
     "Africa",

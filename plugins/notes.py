@@ -17,8 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rtagent.errors import ToolError
-from rtagent.tools import tool
+from rtagent import ToolError, tool
 
 MAX_LIMIT = 50
 _SCHEMA = """

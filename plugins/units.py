@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from rtagent.errors import ToolError
-from rtagent.tools import tool
+from rtagent import ToolError, tool
 
 
 class Unit(str, Enum):

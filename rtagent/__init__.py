@@ -1,7 +1,7 @@
 """rtagent: function-calling agents on the OpenAI Realtime API."""
 
-from .agent import UNSET, Agent
-from .errors import (
+from ._agent import UNSET, Agent
+from ._errors import (
     ClientSecretError,
     ConfigurationError,
     ConnectionClosed,
@@ -17,7 +17,7 @@ from .errors import (
     ToolError,
     TransportError,
 )
-from .notices import (
+from ._notices import (
     ConnectionLost,
     FrameSkipped,
     Reconnected,
@@ -25,14 +25,14 @@ from .notices import (
     ToolStarted,
     ToolTurnLatency,
 )
-from .plugins import PluginFolder, ReloadReport, load_entry_point_plugins, load_plugins
-from .retry import RetryPolicy, is_retryable
-from .runtime import RealtimeSession, connect
-from .secrets import ClientSecret, acreate_client_secret, create_client_secret
-from .sync import SyncSession, connect_sync
-from .tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
-from .transport import WebSocketConfig
-from .wav import read_wav, write_wav
+from ._plugins import PluginFolder, ReloadReport, load_entry_point_plugins, load_plugins
+from ._retry import RetryPolicy, is_retryable
+from ._runtime import RealtimeSession, connect
+from ._secrets import ClientSecret, acreate_client_secret, create_client_secret
+from ._sync import SyncSession, connect_sync
+from ._tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
+from ._transport import WebSocketConfig
+from ._wav import read_wav, write_wav
 
 __version__ = "0.1.0"
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rtagent.agent import UNSET, Agent
-from rtagent.errors import ConfigurationError, ToolDefinitionError
-from rtagent.tools import Tool, ToolContext, ToolRegistry, tool
+from rtagent._agent import UNSET, Agent
+from rtagent._errors import ConfigurationError, ToolDefinitionError
+from rtagent._tools import Tool, ToolContext, ToolRegistry, tool
 
 try:
     from conformance import assert_client_event
@@ -439,7 +439,7 @@ def test_instructions_method_must_return_str() -> None:
 def test_plugins_keyword_loads_folder_tools(tmp_path: Path) -> None:
     """Agent(plugins=[folder]) adds the folder's tools after the agent's own."""
     (tmp_path / "weather.py").write_text(
-        "from rtagent.tools import tool\n\n"
+        "from rtagent._tools import tool\n\n"
         "@tool\n"
         "def weather(city: str) -> str:\n"
         '    """Weather for a city."""\n'

@@ -15,9 +15,9 @@ import anyio
 import pytest
 from anyio.from_thread import start_blocking_portal
 
-from rtagent.chat import ChatOptions, run_chat
-from rtagent.cli import main
-from rtagent.loading import load_agent
+from rtagent._chat import ChatOptions, run_chat
+from rtagent._cli import main
+from rtagent._loading import load_agent
 from rtagent.local import LocalRealtimeServer, sine_pcm16
 
 REPO = Path(__file__).resolve().parent.parent

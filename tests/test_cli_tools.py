@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rtagent.agent import Agent
-from rtagent.cli import main
-from rtagent.errors import ConfigurationError
-from rtagent.loading import load_agent
-from rtagent.plugins import load_plugins
+from rtagent._agent import Agent
+from rtagent._cli import main
+from rtagent._errors import ConfigurationError
+from rtagent._loading import load_agent
+from rtagent._plugins import load_plugins
 
 try:
     from conformance import assert_client_event
@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGINS = REPO / "plugins"
 
 AGENT_FILE = '''
-from rtagent.agent import Agent
-from rtagent.tools import tool
+from rtagent._agent import Agent
+from rtagent._tools import tool
 
 
 class Helper(Agent):
@@ -45,7 +45,7 @@ class Helper(Agent):
 '''
 
 PLUGIN = '''
-from rtagent.tools import tool
+from rtagent._tools import tool
 
 
 @tool
@@ -102,8 +102,8 @@ def test_tools_of_a_named_class_in_a_file(
     _write(
         agent_dir / "two.py",
         """
-        from rtagent.agent import Agent
-        from rtagent.tools import tool
+        from rtagent._agent import Agent
+        from rtagent._tools import tool
 
         class One(Agent):
             @tool
@@ -131,7 +131,7 @@ def test_several_agents_without_a_name_is_an_error(
     path = _write(
         agent_dir / "pair.py",
         """
-        from rtagent.agent import Agent
+        from rtagent._agent import Agent
 
         class Alpha(Agent):
             pass
@@ -170,7 +170,7 @@ def test_agent_instance_in_a_file(agent_dir: Path) -> None:
     path = _write(
         agent_dir / "inst.py",
         """
-        from rtagent.agent import Agent
+        from rtagent._agent import Agent
 
         bot = Agent(instructions="I am an instance.", voice="cedar")
         """,
@@ -184,7 +184,7 @@ def test_intermediate_base_classes_are_skipped(agent_dir: Path) -> None:
     path = _write(
         agent_dir / "layers.py",
         """
-        from rtagent.agent import Agent
+        from rtagent._agent import Agent
 
         class Base(Agent):
             instructions = "base"
@@ -205,9 +205,9 @@ def test_intermediate_base_classes_are_skipped(agent_dir: Path) -> None:
             "no module named 'rtagent_no_such_module_for_cli'",
         ),
         ("not a module!", "neither a .py file nor a module name"),
-        ("rtagent.errors:ToolError", "not an Agent subclass or instance"),
-        ("rtagent.errors:Nope", "no attribute 'Nope'"),
-        ("rtagent.errors", "defines no Agent subclass"),
+        ("rtagent._errors:ToolError", "not an Agent subclass or instance"),
+        ("rtagent._errors:Nope", "no attribute 'Nope'"),
+        ("rtagent._errors", "defines no Agent subclass"),
     ],
 )
 def test_load_agent_errors(spec: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:

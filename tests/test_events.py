@@ -8,7 +8,7 @@ import pytest
 from conformance import assert_client_event
 
 from rtagent import events as ev
-from rtagent.errors import ProtocolError
+from rtagent._errors import ProtocolError
 
 
 def test_known_event_parses_to_its_model() -> None:

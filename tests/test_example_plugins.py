@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rtagent.plugins import load_plugins
-from rtagent.tools import ToolContext, ToolRegistry
+from rtagent._plugins import load_plugins
+from rtagent._tools import ToolContext, ToolRegistry
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

@@ -9,8 +9,8 @@ from typing import Any
 from conformance import assert_client_event, assert_server_event
 
 from rtagent.local import Call, Conversation, Engine, RuleBrain, ScriptedBrain, Turn
-from rtagent.local.audio import EnergyVad, silence_pcm16, sine_pcm16
-from rtagent.local.brains import fill_arguments
+from rtagent.local._audio import EnergyVad, silence_pcm16, sine_pcm16
+from rtagent.local._brains import fill_arguments
 
 WEATHER = {
     "type": "function",
@@ -274,7 +274,7 @@ def test_commit_empty_buffer() -> None:
 def test_energy_vad_timing() -> None:
     """The VAD reports speech start (minus prefix padding) and stop after the silence window."""
     vad = EnergyVad(prefix_padding_ms=100, silence_duration_ms=300)
-    from rtagent.local.audio import decode_samples
+    from rtagent.local._audio import decode_samples
 
     audio = silence_pcm16(500) + sine_pcm16(400) + silence_pcm16(400)
     changes = vad.feed(decode_samples(audio, "audio/pcm"), 24000)

@@ -13,10 +13,10 @@ import anyio
 import pytest
 from conformance import assert_client_event, assert_server_event
 
-from rtagent.errors import ConnectionClosed, HandshakeError
+from rtagent._errors import ConnectionClosed, HandshakeError
 from rtagent.local import Call, Faults, LocalRealtimeServer, RuleBrain, ScriptedBrain, Turn
-from rtagent.local.audio import silence_pcm16, sine_pcm16
-from rtagent.transport import WebSocket, connect
+from rtagent.local._audio import silence_pcm16, sine_pcm16
+from rtagent._transport import WebSocket, connect
 
 TEXT_MODE = {
     "type": "session.update",

@@ -12,15 +12,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rtagent.errors import PluginLoadError
-from rtagent.plugins import PluginFolder, load_entry_point_plugins, load_plugins
-from rtagent.tools import ToolContext, ToolRegistry
+from rtagent._errors import PluginLoadError
+from rtagent._plugins import PluginFolder, load_entry_point_plugins, load_plugins
+from rtagent._tools import ToolContext, ToolRegistry
 
 
 def _tool_source(name: str, result: str = "ok", doc: str = "A test tool.") -> str:
     return textwrap.dedent(
         f'''
-        from rtagent.tools import tool
+        from rtagent._tools import tool
 
         @tool
         def {name}() -> str:
@@ -52,7 +52,7 @@ async def test_loads_top_level_tools_in_file_then_definition_order(tmp_path: Pat
     _write(
         tmp_path / "b_tools.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
 
         @tool
         def zeta(x: int) -> int:
@@ -80,7 +80,7 @@ def test_skips_underscore_files_and_imported_tools(tmp_path: Path) -> None:
     _write(
         tmp_path / "reexport.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
         from ._private import hidden  # noqa: F401
 
         @tool
@@ -98,7 +98,7 @@ async def test_plugin_imports_a_sibling_helper_relatively(tmp_path: Path) -> Non
     _write(
         tmp_path / "loud.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
         from ._helpers import shout
 
         @tool
@@ -145,7 +145,7 @@ def broken_folder(tmp_path: Path) -> Iterator[Path]:
     _write(
         tmp_path / "d_signature.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
 
         @tool
         def bad(x) -> str:
@@ -230,7 +230,7 @@ def test_duplicate_names_within_one_file_raise(tmp_path: Path) -> None:
     _write(
         tmp_path / "twice.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
 
         @tool(name="dup")
         def one() -> str:
@@ -259,7 +259,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     _write(
         pkg / "__init__.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
 
         @tool
         def from_module() -> str:
@@ -275,7 +275,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     _write(
         pkg / "extra.py",
         """
-        from rtagent.tools import ToolRegistry, tool
+        from rtagent._tools import ToolRegistry, tool
 
         @tool
         def listed_a() -> str:
@@ -445,7 +445,7 @@ async def test_helper_change_reloads_plugins(tmp_path: Path) -> None:
     _write(
         tmp_path / "uses.py",
         """
-        from rtagent.tools import tool
+        from rtagent._tools import tool
         from . import _helper
 
         @tool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtagent.errors import (
+from rtagent._errors import (
     ConfigurationError,
     ConnectionClosed,
     HandshakeError,
@@ -13,7 +13,7 @@ from rtagent.errors import (
     ServerError,
     TransportError,
 )
-from rtagent.retry import RetryPolicy, is_retryable, retry_call
+from rtagent._retry import RetryPolicy, is_retryable, retry_call
 
 
 @pytest.mark.parametrize(

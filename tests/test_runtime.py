@@ -15,12 +15,12 @@ import pytest
 from conformance import assert_client_event
 
 from rtagent import Agent, tool
-from rtagent.errors import HandshakeError, ReconnectFailed, ToolError
+from rtagent._errors import HandshakeError, ReconnectFailed, ToolError
 from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn
-from rtagent.local.brains import Brain, Conversation
-from rtagent.notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
-from rtagent.retry import RetryPolicy
-from rtagent.runtime import RealtimeSession, connect
+from rtagent.local._brains import Brain, Conversation
+from rtagent._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
+from rtagent._retry import RetryPolicy
+from rtagent._runtime import RealtimeSession, connect
 
 FAST_RETRY = RetryPolicy(max_attempts=5, delays=[0.01])
 
@@ -558,7 +558,7 @@ async def test_tool_finished_notices_carry_durations() -> None:
 
 def test_sync_facade() -> None:
     """connect_sync gives blocking ask() against the local server."""
-    from rtagent.sync import connect_sync
+    from rtagent._sync import connect_sync
 
     holder: dict[str, Any] = {}
 
@@ -620,7 +620,7 @@ async def test_follow_plugins_applies_reloads_live(tmp_path: Any) -> None:
     """Editing a plugin folder updates the live session's tools with session.update."""
     import os
 
-    from rtagent.plugins import PluginFolder
+    from rtagent._plugins import PluginFolder
 
     (tmp_path / "first.py").write_text(
         "from rtagent import tool\n\n@tool\ndef alpha() -> str:\n    \"\"\"Alpha.\"\"\"\n    return 'a'\n"

@@ -11,9 +11,9 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
-from rtagent.errors import ToolDefinitionError
-from rtagent.schema import clean_json_schema, function_schema, is_valid_tool_name, parse_docstring
-from rtagent.tools import ToolContext, get_tool_spec, is_tool, tool
+from rtagent._errors import ToolDefinitionError
+from rtagent._schema import clean_json_schema, function_schema, is_valid_tool_name, parse_docstring
+from rtagent._tools import ToolContext, get_tool_spec, is_tool, tool
 
 # --------------------------------------------------------------------------- types used below
 

@@ -1,4 +1,4 @@
-"""Ephemeral client secrets minted end to end against the local server (rtagent.secrets)."""
+"""Ephemeral client secrets minted end to end against the local server (rtagent._secrets)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import anyio.to_thread
 import pytest
 
 from rtagent import Agent, tool
-from rtagent.errors import ConfigurationError, HandshakeError, TransportError
+from rtagent._errors import ConfigurationError, HandshakeError, TransportError
 from rtagent.local import LocalRealtimeServer
-from rtagent.runtime import connect
-from rtagent.secrets import (
+from rtagent._runtime import connect
+from rtagent._secrets import (
     ClientSecret,
     ClientSecretError,
     acreate_client_secret,

@@ -8,7 +8,7 @@ from typing import Any
 from conformance import assert_client_event
 
 from rtagent import events as ev
-from rtagent.session import Session
+from rtagent._session import Session
 
 
 def feed(session: Session, *events: dict[str, Any]) -> None:

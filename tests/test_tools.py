@@ -11,8 +11,8 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from rtagent.errors import ToolDefinitionError, ToolError
-from rtagent.tools import Tool, ToolContext, ToolRegistry, ToolResult, tool
+from rtagent._errors import ToolDefinitionError, ToolError
+from rtagent._tools import Tool, ToolContext, ToolRegistry, ToolResult, tool
 
 
 class Weather(BaseModel):
@@ -137,7 +137,7 @@ def test_context_cannot_be_passed_by_the_model() -> None:
 
 def test_malformed_json(caplog: pytest.LogCaptureFixture) -> None:
     """Malformed JSON gives error kind invalid_json with the parser's position."""
-    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
+    with caplog.at_level(logging.WARNING, logger="rtagent._tools"):
         result = run(get_weather, '{"city": "Par')
     assert result == ToolResult(
         output="error: arguments for get_weather are not valid JSON: "

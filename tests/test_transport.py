@@ -1,4 +1,4 @@
-"""Wire-level tests of rtagent.transport: real sockets on 127.0.0.1, both backends."""
+"""Wire-level tests of rtagent._transport: real sockets on 127.0.0.1, both backends."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from rtagent.errors import (
+from rtagent._errors import (
     ConfigurationError,
     ConnectionClosed,
     HandshakeError,
     KeepaliveTimeout,
     TransportError,
 )
-from rtagent.transport import (
+from rtagent._transport import (
     HttpRequest,
     HttpResponse,
     WebSocket,

@@ -1,4 +1,4 @@
-"""WAV reading, conversion to 24 kHz mono PCM16, and writing (rtagent.wav)."""
+"""WAV reading, conversion to 24 kHz mono PCM16, and writing (rtagent._wav)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rtagent.errors import ConfigurationError
+from rtagent._errors import ConfigurationError
 from rtagent.local import sine_pcm16
-from rtagent.wav import read_wav, to_pcm16_mono, write_wav
+from rtagent._wav import read_wav, to_pcm16_mono, write_wav
 
 
 def _write(path: Path, frames: bytes, *, rate: int, channels: int = 1, width: int = 2) -> Path:

@@ -7,11 +7,11 @@ from the user's words) and :class:`Faults` reproduces real failures.
 
 from __future__ import annotations
 
-from .audio import silence_pcm16, sine_pcm16
-from .brains import Brain, Call, Conversation, RuleBrain, ScriptedBrain, Turn
-from .engine import Engine
-from .faults import Faults
-from .server import ConnectionRecord, LocalRealtimeServer, run_server
+from ._audio import silence_pcm16, sine_pcm16
+from ._brains import Brain, Call, Conversation, RuleBrain, ScriptedBrain, Turn
+from ._engine import Engine
+from ._faults import Faults
+from ._server import ConnectionRecord, LocalRealtimeServer, run_server
 
 __all__ = [
     "Brain",

@@ -29,12 +29,12 @@ import anyio.lowlevel
 from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectSendStream
 
-from . import events as ev
-from .agent import Agent
-from .errors import ConfigurationError, SessionClosed
-from .notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
-from .runtime import RealtimeSession, connect
-from .wav import read_wav, write_wav
+from . import _events as ev
+from ._agent import Agent
+from ._errors import ConfigurationError, SessionClosed
+from ._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
+from ._runtime import RealtimeSession, connect
+from ._wav import read_wav, write_wav
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]

@@ -47,7 +47,7 @@ from websockets.protocol import Event, State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from .errors import (
+from ._errors import (
     ConfigurationError,
     ConnectionClosed,
     HandshakeError,

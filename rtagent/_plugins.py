@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 import anyio
 
-from .errors import PluginLoadError, ToolDefinitionError
-from .tools import Tool, ToolRegistry, get_tool_spec
+from ._errors import PluginLoadError, ToolDefinitionError
+from ._tools import Tool, ToolRegistry, get_tool_spec
 
 __all__ = [
     "OnError",

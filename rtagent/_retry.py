@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import tenacity
 
-from .errors import (
+from ._errors import (
     ConfigurationError,
     HandshakeError,
     ReconnectFailed,

@@ -24,8 +24,8 @@ import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
-from .errors import ToolDefinitionError, ToolError
-from .schema import TOOL_NAME_PATTERN, FunctionSchema, function_schema, is_valid_tool_name
+from ._errors import ToolDefinitionError, ToolError
+from ._schema import TOOL_NAME_PATTERN, FunctionSchema, function_schema, is_valid_tool_name
 
 __all__ = [
     "OnInterrupt",
@@ -137,7 +137,7 @@ class ToolSpec:
         is_method: Whether the function needs an instance (``self``/``cls`` skipped).
         is_async: Whether the function is a coroutine function.
         fn: The decorated function itself (unbound for methods).
-        strict: Whether arguments are validated strictly (see ``rtagent.schema``).
+        strict: Whether arguments are validated strictly (see ``rtagent._schema``).
         function_schema: The full declaration, including how to call the function.
     """
 
@@ -244,7 +244,7 @@ def tool(
         description: Tool description; defaults to the docstring.
         timeout: Seconds after which a call is abandoned with a "timed out" output.
         on_interrupt: ``"cancel"``, ``"finish"`` or ``"reply"`` (see ``OnInterrupt``).
-        strict: Validate without coercion and emit a strict schema (see ``rtagent.schema``).
+        strict: Validate without coercion and emit a strict schema (see ``rtagent._schema``).
 
     Raises:
         ToolDefinitionError: Listing every problem with the function and options.

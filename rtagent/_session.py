@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import events as ev
-from .tools import OnInterrupt
+from . import _events as ev
+from ._tools import OnInterrupt
 
 __all__ = ["ResumeReport", "Session", "ToolCall"]
 

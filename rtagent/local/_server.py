@@ -21,13 +21,13 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ..errors import TransportError
-from ..transport import HttpRequest, HttpResponse, WebSocket, serve
-from .brains import Brain, RuleBrain
-from .engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
-from .faults import Faults, FaultsSpec, faults_for
-from .specs import SESSION
-from .validate import Int, Invalid, Lit, Obj, check
+from .._errors import TransportError
+from .._transport import HttpRequest, HttpResponse, WebSocket, serve
+from ._brains import Brain, RuleBrain
+from ._engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
+from ._faults import Faults, FaultsSpec, faults_for
+from ._specs import SESSION
+from ._validate import Int, Invalid, Lit, Obj, check
 
 __all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
 

@@ -20,10 +20,10 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audio import EnergyVad, bytes_per_ms, decode_samples, synth_speech
-from .brains import Brain, Conversation, RuleBrain, Turn, message_text
-from .specs import CLIENT_EVENT_TYPES, EVENT_SPECS
-from .validate import Invalid, check
+from ._audio import EnergyVad, bytes_per_ms, decode_samples, synth_speech
+from ._brains import Brain, Conversation, RuleBrain, Turn, message_text
+from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
+from ._validate import Invalid, check
 
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
 

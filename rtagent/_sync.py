@@ -1,4 +1,4 @@
-"""A blocking facade over :func:`rtagent.runtime.connect` for synchronous code.
+"""A blocking facade over :func:`rtagent._runtime.connect` for synchronous code.
 
 The async session runs on an event loop in a background thread (an anyio blocking
 portal); every method here is a blocking call into it.
@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .runtime import RealtimeSession, SessionEvent, connect
+from ._runtime import RealtimeSession, SessionEvent, connect
 
 if TYPE_CHECKING:
-    from .agent import Agent
-    from .tools import ToolRegistry
+    from ._agent import Agent
+    from ._tools import ToolRegistry
 
 __all__ = ["SyncSession", "connect_sync"]
 
 
 class SyncSession:
-    """The blocking twin of :class:`~rtagent.runtime.RealtimeSession`."""
+    """The blocking twin of :class:`~rtagent._runtime.RealtimeSession`."""
 
     def __init__(self, session: RealtimeSession, portal: BlockingPortal) -> None:
         self._session = session

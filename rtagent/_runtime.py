@@ -1,6 +1,6 @@
 """The live session: connection, event loop, tool execution, reconnects.
 
-This is the only module that combines the sans-I/O :class:`~rtagent.session.Session`
+This is the only module that combines the sans-I/O :class:`~rtagent._session.Session`
 with the WebSocket transport and running tools. Shape::
 
     connect()  ── task group ──┬── _run: connect (retry) → read loop → reconnect (retry) ...
@@ -31,8 +31,8 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
-from . import events as ev
-from .errors import (
+from . import _events as ev
+from ._errors import (
     ConfigurationError,
     ConnectionClosed,
     RTAgentError,
@@ -40,7 +40,7 @@ from .errors import (
     SessionClosed,
     TransportError,
 )
-from .notices import (
+from ._notices import (
     ConnectionLost,
     FrameSkipped,
     Notice,
@@ -49,15 +49,15 @@ from .notices import (
     ToolStarted,
     ToolTurnLatency,
 )
-from .retry import RetryPolicy, retry_call
-from .session import ResumeReport, Session, ToolCall
-from .tools import OnInterrupt, ToolContext, ToolRegistry, ToolResult
-from .transport import WebSocket, WebSocketConfig
-from .transport import connect as ws_connect
+from ._retry import RetryPolicy, retry_call
+from ._session import ResumeReport, Session, ToolCall
+from ._tools import OnInterrupt, ToolContext, ToolRegistry, ToolResult
+from ._transport import WebSocket, WebSocketConfig
+from ._transport import connect as ws_connect
 
 if TYPE_CHECKING:
-    from .agent import Agent
-    from .plugins import PluginFolder
+    from ._agent import Agent
+    from ._plugins import PluginFolder
 
 __all__ = ["DEFAULT_URL", "RealtimeSession", "connect"]
 

@@ -1,6 +1,6 @@
 """The ``Agent`` base class: what an agent says, which tools it has, how its session is set up.
 
-An ``Agent`` describes an agent; it does not run one (see ``rtagent.runtime``). Subclass it
+An ``Agent`` describes an agent; it does not run one (see ``rtagent._runtime``). Subclass it
 and set class attributes, or pass the same names as keyword arguments::
 
     class Weather(Agent):
@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, Union, overload
 
-from .errors import ConfigurationError, ToolDefinitionError
-from .plugins import load_plugins
-from .tools import Tool, ToolRegistry, get_tool_spec
+from ._errors import ConfigurationError, ToolDefinitionError
+from ._plugins import load_plugins
+from ._tools import Tool, ToolRegistry, get_tool_spec
 
 __all__ = ["UNSET", "Agent", "ToolLike"]
 
@@ -336,14 +336,14 @@ class Agent:
     # -- running (higher layers, imported lazily) ------------------------------------------
 
     def connect(self, **kwargs: Any) -> Any:
-        """Open a live session for this agent; see rtagent.runtime.connect."""
-        from .runtime import connect  # runtime is a higher layer; imported lazily on purpose
+        """Open a live session for this agent; see rtagent._runtime.connect."""
+        from ._runtime import connect  # runtime is a higher layer; imported lazily on purpose
 
         return connect(self, **kwargs)
 
     def connect_sync(self, **kwargs: Any) -> Any:
-        """Open a live session from synchronous code; see rtagent.sync.connect_sync."""
-        from .sync import connect_sync  # higher layer, imported lazily
+        """Open a live session from synchronous code; see rtagent._sync.connect_sync."""
+        from ._sync import connect_sync  # higher layer, imported lazily
 
         return connect_sync(self, **kwargs)
 

@@ -26,10 +26,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .agent import Agent
-from .errors import ClientSecretError, ConfigurationError, HandshakeError, ReconnectFailed
-from .loading import load_agent
-from .plugins import load_plugins
+from ._agent import Agent
+from ._errors import ClientSecretError, ConfigurationError, HandshakeError, ReconnectFailed
+from ._loading import load_agent
+from ._plugins import load_plugins
 
 __all__ = ["main"]
 
@@ -211,7 +211,7 @@ def _add_chat(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def _cmd_chat(args: argparse.Namespace) -> int:
     import anyio
 
-    from .chat import ChatOptions, run_chat
+    from ._chat import ChatOptions, run_chat
 
     if args.mic and args.audio_in is not None:
         raise _UsageError("--mic and --audio-in cannot be combined")
@@ -271,7 +271,7 @@ def _add_token(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def _cmd_token(args: argparse.Namespace) -> int:
     import anyio
 
-    from .secrets import acreate_client_secret, create_client_secret
+    from ._secrets import acreate_client_secret, create_client_secret
 
     agent = _agent(args.target)
     azure = _azure(args)
@@ -382,7 +382,7 @@ def _azure(args: argparse.Namespace) -> dict[str, Any]:
 
 def _connection(args: argparse.Namespace) -> tuple[dict[str, Any], bool, str]:
     """connect() options, whether to use the embedded local server, and why."""
-    from .retry import RetryPolicy
+    from ._retry import RetryPolicy
 
     options: dict[str, Any] = {}
     if args.azure_endpoint:

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
 
-from .errors import ClientSecretError, ConfigurationError, ServerError, TransportError
+from ._errors import ClientSecretError, ConfigurationError, ServerError, TransportError
 
 if TYPE_CHECKING:
-    from .agent import Agent
+    from ._agent import Agent
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -1,14 +1,14 @@
 """Shapes of the GA client events, sessions and items (openai ``types.realtime``).
 
 Only what a GA client may send is accepted; anything else is reported the way
-the real server reports it (see :mod:`rtagent.local.validate`).
+the real server reports it (see :mod:`rtagent.local._validate`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .validate import (
+from ._validate import (
     ANY,
     BOOL,
     NUMBER,

@@ -4,7 +4,7 @@ Reads uncompressed integer PCM WAV (8, 16, 24 or 32 bit, any rate, any number of
 with the standard ``wave`` module, mixes the channels down to mono and resamples to 24 kHz
 by linear interpolation. Pure Python over ``array`` (no ``audioop``, removed in Python
 3.13, and no numpy): fine for files of a few minutes. Float and compressed WAV are refused
-with a clear :class:`~rtagent.errors.ConfigurationError` rather than decoded wrongly.
+with a clear :class:`~rtagent._errors.ConfigurationError` rather than decoded wrongly.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import wave
 from array import array
 from pathlib import Path
 
-from .errors import ConfigurationError
+from ._errors import ConfigurationError
 
 __all__ = ["REALTIME_RATE", "read_wav", "to_pcm16_mono", "write_wav"]
 

@@ -49,7 +49,7 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from .errors import ToolDefinitionError
+from ._errors import ToolDefinitionError
 
 __all__ = [
     "TOOL_NAME_PATTERN",

@@ -14,8 +14,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from .agent import Agent
-from .errors import ConfigurationError, RTAgentError
+from ._agent import Agent
+from ._errors import ConfigurationError, RTAgentError
 
 __all__ = ["load_agent"]
 
