@@ -22,8 +22,7 @@ import sys
 
 import anyio
 
-from rtagent import Agent, connect, tool
-from rtagent import acreate_client_secret
+from rtagent import Agent, acreate_client_secret, connect, tool
 
 
 class Concierge(Agent):

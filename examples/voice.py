@@ -19,8 +19,7 @@ from pathlib import Path
 
 import anyio
 
-from rtagent import Agent, RealtimeSession, connect
-from rtagent import read_wav, write_wav
+from rtagent import Agent, RealtimeSession, connect, read_wav, write_wav
 
 
 class Narrator(Agent):

@@ -14,9 +14,9 @@ import pytest
 from conformance import assert_client_event, assert_server_event
 
 from rtagent._errors import ConnectionClosed, HandshakeError
+from rtagent._transport import WebSocket, connect
 from rtagent.local import Call, Faults, LocalRealtimeServer, RuleBrain, ScriptedBrain, Turn
 from rtagent.local._audio import silence_pcm16, sine_pcm16
-from rtagent._transport import WebSocket, connect
 
 TEXT_MODE = {
     "type": "session.update",

@@ -16,11 +16,11 @@ from conformance import assert_client_event
 
 from rtagent import Agent, tool
 from rtagent._errors import HandshakeError, ReconnectFailed, ToolError
-from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn
-from rtagent.local._brains import Brain, Conversation
 from rtagent._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
 from rtagent._retry import RetryPolicy
 from rtagent._runtime import RealtimeSession, connect
+from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn
+from rtagent.local._brains import Brain, Conversation
 
 FAST_RETRY = RetryPolicy(max_attempts=5, delays=[0.01])
 

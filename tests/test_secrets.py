@@ -10,7 +10,6 @@ import pytest
 
 from rtagent import Agent, tool
 from rtagent._errors import ConfigurationError, HandshakeError, TransportError
-from rtagent.local import LocalRealtimeServer
 from rtagent._runtime import connect
 from rtagent._secrets import (
     ClientSecret,
@@ -18,6 +17,7 @@ from rtagent._secrets import (
     acreate_client_secret,
     create_client_secret,
 )
+from rtagent.local import LocalRealtimeServer
 
 KEY = "sk-right-key"
 

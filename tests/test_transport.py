@@ -28,14 +28,8 @@ from rtagent._errors import (
     KeepaliveTimeout,
     TransportError,
 )
-from rtagent._transport import (
-    HttpRequest,
-    HttpResponse,
-    WebSocket,
-    WebSocketConfig,
-    connect,
-    serve,
-)
+from rtagent._transport import WebSocket, WebSocketConfig, connect
+from rtagent.local._http import HttpRequest, HttpResponse, serve
 
 NO_PING = WebSocketConfig(ping_interval=None)
 

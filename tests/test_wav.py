@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rtagent._errors import ConfigurationError
-from rtagent.local import sine_pcm16
 from rtagent._wav import read_wav, to_pcm16_mono, write_wav
+from rtagent.local import sine_pcm16
 
 
 def _write(path: Path, frames: bytes, *, rate: int, channels: int = 1, width: int = 2) -> Path:

@@ -22,10 +22,11 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._errors import TransportError
-from .._transport import HttpRequest, HttpResponse, WebSocket, serve
+from .._transport import WebSocket
 from ._brains import Brain, RuleBrain
 from ._engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
 from ._faults import Faults, FaultsSpec, faults_for
+from ._http import HttpRequest, HttpResponse, serve
 from ._specs import SESSION
 from ._validate import Int, Invalid, Lit, Obj, check
 
