@@ -1,6 +1,7 @@
 """rtagent: function-calling agents on the OpenAI Realtime API."""
 
 from ._agent import UNSET, Agent
+from ._endpoint import Endpoint
 from ._errors import (
     ClientSecretError,
     ConfigurationError,
@@ -19,6 +20,7 @@ from ._errors import (
 )
 from ._notices import (
     ConnectionLost,
+    EventsDropped,
     FrameSkipped,
     Reconnected,
     ToolFinished,
@@ -27,9 +29,9 @@ from ._notices import (
 )
 from ._plugins import PluginFolder, ReloadReport, load_entry_point_plugins, load_plugins
 from ._retry import RetryPolicy, is_retryable
-from ._runtime import RealtimeSession, connect
+from ._runtime import RealtimeSession, SessionStats, connect
+from ._runtime.sync import SyncSession, connect_sync
 from ._secrets import ClientSecret, acreate_client_secret, create_client_secret
-from ._sync import SyncSession, connect_sync
 from ._tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
 from ._transport import WebSocketConfig
 from ._wav import read_wav, write_wav
@@ -44,6 +46,8 @@ __all__ = [
     "ConfigurationError",
     "ConnectionClosed",
     "ConnectionLost",
+    "Endpoint",
+    "EventsDropped",
     "FrameSkipped",
     "HandshakeError",
     "KeepaliveTimeout",
@@ -58,6 +62,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SessionClosed",
+    "SessionStats",
     "SyncSession",
     "Tool",
     "ToolContext",

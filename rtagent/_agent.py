@@ -251,7 +251,11 @@ class Agent:
 
     # -- session configuration -------------------------------------------------------------
 
-    def session_config(self) -> dict[str, Any]:
+    def load_tools(self) -> ToolRegistry:
+        """TEMPORARY shim until the declarations refactor lands."""
+        return self.tools
+
+    def session_config(self, tools: ToolRegistry | None = None) -> dict[str, Any]:
         """Build the GA ``session`` object of a ``session.update`` for this agent.
 
         Only settings that are set appear (PROTOCOL §5); ``tools`` is always sent, so an agent
@@ -332,20 +336,6 @@ class Agent:
         if not isinstance(self.output_modalities, _Unset):
             _modalities(self.output_modalities)
         self._audio_config()
-
-    # -- running (higher layers, imported lazily) ------------------------------------------
-
-    def connect(self, **kwargs: Any) -> Any:
-        """Open a live session for this agent; see rtagent._runtime.connect."""
-        from ._runtime import connect  # runtime is a higher layer; imported lazily on purpose
-
-        return connect(self, **kwargs)
-
-    def connect_sync(self, **kwargs: Any) -> Any:
-        """Open a live session from synchronous code; see rtagent._sync.connect_sync."""
-        from ._sync import connect_sync  # higher layer, imported lazily
-
-        return connect_sync(self, **kwargs)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -263,8 +263,8 @@ class _Chat:
     async def audio_turn(self, pcm16: bytes) -> None:
         async def start() -> None:
             # No VAD (see prepare_agent): append, commit, then one response.create.
-            await self.session.send_audio(pcm16)
-            await self.session.commit_audio()
+            await self.session.audio.send(pcm16)
+            await self.session.audio.commit()
             await self.session.create_response()
 
         self.t.user(f"[{len(pcm16) / 48000:.1f} s of audio]")
@@ -448,7 +448,7 @@ class _Playback:
                     pending = b"".join(chunks)
                     chunks.clear()
                 if pending:
-                    await session.send_audio(pending)
+                    await session.audio.send(pending)
                 await anyio.sleep(0.05)
 
         with mic, playback.stream:
@@ -476,7 +476,7 @@ class _Playback:
             del self.buffer[:wanted]
             if data and self.item_id is not None:
                 self.played += len(data)
-                self.session.report_playback(self.item_id, self.played // 48)
+                self.session.audio.played(self.item_id, self.played // 48)
         outdata[:] = data + bytes(wanted - len(data))
 
 

@@ -24,7 +24,11 @@ Model mistakes (unknown tool, malformed arguments) are not exceptions: they beco
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "ClientSecretError",
@@ -41,6 +45,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "TransportError",
+    "first_error",
 ]
 
 
@@ -167,3 +172,26 @@ class ReconnectFailed(RTAgentError):
 
 class SessionClosed(RTAgentError):
     """The session has ended and can no longer be used."""
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """The one error worth reporting from (possibly nested) exception groups.
+
+    The first leaf that is not a cancellation; ``exc`` itself when it is not a group or
+    holds nothing else. Public calls use it so that users see the rtagent error, never
+    "unhandled errors in a TaskGroup".
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    for inner in exc.exceptions:
+        leaf: BaseException = first_error(inner)
+        if not isinstance(leaf, BaseExceptionGroup) and not _is_cancellation(leaf):
+            return leaf
+    group: BaseException = exc
+    return group
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    # anyio's cancellation class depends on the running backend; these are the two.
+    name = type(exc).__name__
+    return name in ("CancelledError", "Cancelled")

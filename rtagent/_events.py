@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ._errors import ProtocolError
 
 __all__ = [
+    "KNOWN_TYPES",
     "ClientEvent",
     "ContentPart",
     "ConversationCreated",
@@ -106,6 +107,9 @@ class Item(_Wire):
     name: str | None = None
     arguments: str | None = None
     output: str | None = None
+    phase: str | None = None
+    """gpt-realtime-2.x tags assistant messages ``"commentary"`` (a preamble) or
+    ``"final_answer"``."""
 
     def text(self) -> str:
         """The item's readable text: text parts, else audio transcripts, joined."""
@@ -115,7 +119,7 @@ class Item(_Wire):
 
     def to_wire(self) -> dict[str, Any]:
         """The item as ``conversation.item.create`` expects it (no server-only fields)."""
-        return self.model_dump(exclude_none=True, exclude={"object", "status"})
+        return self.model_dump(exclude_none=True, exclude={"object", "status", "phase"})
 
 
 class ErrorDetail(_Wire):
@@ -422,7 +426,7 @@ ServerEvent = Union[_Known, UnknownServerEvent]
 """Every server event: a modelled one, or :class:`UnknownServerEvent`."""
 
 _server_adapter: TypeAdapter[Any] = TypeAdapter(_KnownServerEvent)
-_KNOWN_TYPES = frozenset(
+KNOWN_TYPES = frozenset(
     t.model_fields["type"].annotation.__args__[0]
     for t in _Known.__args__  # type: ignore[attr-defined]
 )
@@ -446,7 +450,7 @@ def parse_server_event(frame: str | bytes) -> ServerEvent:
         kind = data.get("type")
         if not isinstance(kind, str):
             raise ProtocolError(f"event without a string type: {_clip(frame)}") from exc
-        if kind in _KNOWN_TYPES:
+        if kind in KNOWN_TYPES:
             detail = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in detail["loc"][1:])
             raise ProtocolError(f"malformed {kind} event: {where}: {detail['msg']}") from exc

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ConnectionLost",
+    "EventsDropped",
     "FrameSkipped",
     "Notice",
     "Reconnected",
@@ -86,4 +87,20 @@ class FrameSkipped:
     reason: str
 
 
-Notice = ToolStarted | ToolFinished | ToolTurnLatency | ConnectionLost | Reconnected | FrameSkipped
+@dataclass(frozen=True, slots=True)
+class EventsDropped:
+    """This iterator fell a whole buffer behind and missed ``count`` events."""
+
+    type = "rtagent.events.dropped"
+    count: int
+
+
+Notice = (
+    ToolStarted
+    | ToolFinished
+    | ToolTurnLatency
+    | ConnectionLost
+    | Reconnected
+    | FrameSkipped
+    | EventsDropped
+)

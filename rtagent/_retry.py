@@ -1,7 +1,15 @@
 """When and how often to try (re)connecting.
 
-One pure classifier (:func:`is_retryable`) and one policy object that turns into a
-tenacity retrying loop. Cancellation is never retried or swallowed.
+One pure classifier (:func:`is_retryable`) and one policy object. The runtime's
+connection loop is a short ``async for attempt in policy.attempts(): with attempt:``
+around one ``async with`` per connection (tenacity supplies the jittered backoff and the
+limits). Cancellation is never retried or swallowed.
+
+A connection only ends a retry episode once it has proved itself: it reached
+``session.updated`` and then stayed up for ``stable_after`` seconds or completed a
+response. A server that accepts the handshake and closes at once (an outage behind a
+proxy, a policy close) is paced by the backoff and counted against the limits, so
+``ReconnectFailed`` comes when the policy says.
 """
 
 from __future__ import annotations
@@ -9,42 +17,47 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import anyio
 import tenacity
 
 from ._errors import (
     ConfigurationError,
+    ConnectionClosed,
     HandshakeError,
     ReconnectFailed,
     ServerError,
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "is_retryable", "retry_call"]
+__all__ = ["FATAL_CLOSE_CODES", "RetryPolicy", "is_retryable"]
 
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
+logger = logging.getLogger("rtagent.retry")
 
 # Server `error` codes that mean "try again later", not "you sent something wrong".
 _RETRYABLE_SERVER_CODES = frozenset(
     {"rate_limit_exceeded", "server_error", "internal_error", "overloaded", "session_expired"}
 )
 
+FATAL_CLOSE_CODES = frozenset({3000, 3003, 4000})
+"""Close codes the Realtime service uses for a refused request after the upgrade:
+3000 authentication (a bad or missing key), 3003 forbidden, 4000 an invalid request
+(unknown model, the retired beta dialect). Retrying cannot help."""
+
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether a failure to connect or stay connected is worth another attempt.
 
     Network errors, abrupt closes, keepalive timeouts, 5xx/408/429 handshakes and
-    server-side ``error`` events are; bad keys (401/403), invalid requests and
-    configuration mistakes are not.
+    server-side ``error`` events are; bad keys (401/403, close 3000), invalid requests
+    (close 4000) and configuration mistakes are not.
     """
     if not isinstance(exc, Exception):
         return False
     if isinstance(exc, HandshakeError):
         return exc.status_code >= 500 or exc.status_code in (408, 429)
+    if isinstance(exc, ConnectionClosed):
+        return exc.code not in FATAL_CLOSE_CODES
     if isinstance(exc, TransportError):
         return True
     if isinstance(exc, ServerError):
@@ -58,7 +71,8 @@ def is_retryable(exc: BaseException) -> bool:
 class RetryPolicy:
     """Exponential backoff with full jitter, bounded by attempts and time.
 
-    The limits apply to one episode: the first connect, or one reconnect.
+    The limits apply to one episode: the first connect, or one reconnect, until a
+    connection is stable again.
 
     Attributes:
         max_attempts: attempts per episode (None: no limit).
@@ -67,6 +81,8 @@ class RetryPolicy:
         max_delay: the largest backoff, in seconds.
         multiplier: growth of the backoff per attempt.
         delays: explicit backoffs, one per retry (for tests); overrides the others.
+        stable_after: seconds a connection must stay up (after ``session.updated``)
+            to end the episode, unless it completed a response sooner.
     """
 
     max_attempts: int | None = 8
@@ -75,6 +91,31 @@ class RetryPolicy:
     max_delay: float = 10.0
     multiplier: float = 2.0
     delays: Sequence[float] | None = None
+    stable_after: float = 10.0
+
+    def attempts(
+        self, *, sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    ) -> tenacity.AsyncRetrying:
+        """One episode's attempts: ``async for attempt in policy.attempts(): with attempt:``.
+
+        Raises (from the loop):
+            ReconnectFailed: retryable failures exhausted the policy; see :func:`gave_up`.
+            Exception: a failure that is not retryable, unchanged.
+        """
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            logger.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, delay)
+
+        return tenacity.AsyncRetrying(
+            stop=self._stop(),
+            wait=self._wait(),
+            retry=tenacity.retry_if_exception(is_retryable),
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=False,
+        )
 
     def _wait(self) -> tenacity.wait.wait_base:
         if self.delays is not None:
@@ -92,6 +133,14 @@ class RetryPolicy:
         return stop
 
 
+def gave_up(exc: tenacity.RetryError) -> ReconnectFailed:
+    """The error to report when an episode's attempts ran out."""
+    last = exc.last_attempt.exception()
+    error = ReconnectFailed(exc.last_attempt.attempt_number, last)
+    error.__cause__ = last
+    return error
+
+
 class _WaitExplicit(tenacity.wait.wait_base):
     def __init__(self, delays: Sequence[float]) -> None:
         self.delays = list(delays)
@@ -100,42 +149,3 @@ class _WaitExplicit(tenacity.wait.wait_base):
         if not self.delays:
             return 0.0
         return self.delays[min(retry_state.attempt_number - 1, len(self.delays) - 1)]
-
-
-async def retry_call(
-    policy: RetryPolicy,
-    fn: Callable[..., Awaitable[T]],
-    *args: Any,
-    on_retry: Callable[[int, BaseException, float], None] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-) -> T:
-    """Await ``fn(*args)`` until it succeeds, fails for good, or the policy gives up.
-
-    ``sleep`` waits between attempts (default ``anyio.sleep``); a caller may pass one
-    that wakes early, e.g. when its session is closed.
-
-    Raises:
-        ReconnectFailed: retryable failures exhausted the policy (``__cause__`` is the last).
-        Exception: a non-retryable failure, unchanged.
-    """
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        logger.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, delay)
-        if on_retry is not None and exc is not None:
-            on_retry(state.attempt_number, exc, delay)
-
-    retrying = tenacity.AsyncRetrying(
-        stop=policy._stop(),
-        wait=policy._wait(),
-        retry=tenacity.retry_if_exception(is_retryable),
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=False,
-    )
-    try:
-        return await retrying(fn, *args)
-    except tenacity.RetryError as exc:
-        last = exc.last_attempt.exception()
-        raise ReconnectFailed(exc.last_attempt.attempt_number, last) from last

@@ -10,19 +10,21 @@ Design notes:
   that calls it reads the socket, feeds the protocol, flushes automatic replies
   (pongs, close echoes) and returns the next message. There is no background
   reader task and no per-message task hop.
-* Whoever needs data reads: ``recv()``, the keepalive task waiting for a pong, or
-  ``aclose()`` waiting for the close echo. If a read is already in progress, the
-  others wait for it to finish its chunk instead of reading concurrently.
+* Whoever needs data reads: ``recv()`` or ``aclose()`` waiting for the close echo.
+  If a read is already in progress, the other waits for it to finish its chunk
+  instead of reading concurrently.
 * Writes go through one lock, so a frame is encoded and written atomically and
   ``send_many()`` puts several frames in a single write.
-* Pongs are only noticed while some task reads. When the application is not
-  reading, the keepalive task reads on its behalf (buffering messages for it).
+* Keepalive never reads: it sends a ping and waits for the reader to see the pong
+  (an event set while frames are handled). A connection is kept alive by its owner
+  reading it, as websockets' own connections are.
+* ``HTTPS_PROXY``/``HTTP_PROXY`` and ``NO_PROXY`` are honoured as websockets and the
+  ``openai`` package do, through an HTTP ``CONNECT`` tunnel (see ``_proxy.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidURI
 from websockets.exceptions import ProtocolError as WSProtocolError
@@ -48,10 +51,11 @@ from ._errors import (
     KeepaliveTimeout,
     TransportError,
 )
+from ._proxy import open_tunnel, proxy_for
 
 __all__ = ["RECV_SIZE", "STREAM_ERRORS", "WebSocket", "WebSocketConfig", "connect"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("rtagent.transport")
 
 USER_AGENT = "rtagent/0.1"
 """Sent as ``User-Agent`` on the upgrade request unless the caller sets one."""
@@ -86,7 +90,9 @@ class WebSocketConfig:
     """Deadline for TCP connect + TLS + HTTP upgrade (and, server side, for the request head)."""
     close_timeout: float = 5.0
     """Deadline for the close handshake."""
-
+    proxy: str | bool = True
+    """Client side: True follows ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; a URL
+    (``http://user:pass@host:3128``) forces that proxy; False connects directly."""
 
 
 class WebSocket:
@@ -131,7 +137,7 @@ class WebSocket:
         self._close_started = False
         self._ping_count = 0
         self._ping_payload: bytes | None = None
-        self._pong_received = False
+        self._pong: anyio.Event | None = None
 
     # Receiving
 
@@ -234,8 +240,8 @@ class WebSocket:
                     self._fragments = [frame.data]
                     self._fragments_text = False
             elif opcode is _PONG:
-                if self._ping_payload is not None and frame.data == self._ping_payload:
-                    self._pong_received = True
+                if self._pong is not None and frame.data == self._ping_payload:
+                    self._pong.set()
             elif opcode is _CLOSE:
                 self._set_closed_error(None)
             # Pings are answered by the protocol itself (see data_to_send()).
@@ -358,7 +364,10 @@ class WebSocket:
     # Keepalive
 
     async def _keepalive(self) -> None:
-        """Ping every ping_interval; fail the connection when a pong is late."""
+        """Ping every ping_interval; fail the connection when a pong is late.
+
+        The pong is noticed by whoever reads the connection; this task never reads.
+        """
         interval = self._config.ping_interval
         timeout = self._config.ping_timeout
         if interval is None:
@@ -369,29 +378,25 @@ class WebSocket:
             if self._error is not None or protocol.state is not _OPEN:
                 return
             self._ping_count += 1
-            payload = b"rtk%d" % self._ping_count
-            self._ping_payload = payload
-            self._pong_received = False
-            with anyio.move_on_after(math.inf if timeout is None else timeout):
-                try:
-                    async with self._send_lock:
-                        if protocol.state is not _OPEN:
-                            return
-                        protocol.send_ping(payload)
-                        await self._flush()
-                    if timeout is None:
-                        continue
-                    while not self._pong_received:
-                        if self._is_failed():
-                            return
-                        # Reads for the application if it is not reading itself.
-                        await self._receive_some()
-                except TransportError:
-                    return
-            if not self._pong_received:
+            self._ping_payload = b"rtk%d" % self._ping_count
+            pong = self._pong = anyio.Event()
+            try:
+                async with self._send_lock:
+                    if protocol.state is not _OPEN:
+                        return
+                    protocol.send_ping(self._ping_payload)
+                    await self._flush()
+            except TransportError:
+                return
+            if timeout is None:
+                continue
+            with anyio.move_on_after(timeout):
+                await pong.wait()
+            if not pong.is_set():
+                if self._is_failed():
+                    return  # closed meanwhile; recv() reports why
                 logger.warning("no pong within %.3gs; dropping the connection", timeout)
-                if self._error is None:
-                    self._error = KeepaliveTimeout(f"no pong received within {timeout}s")
+                self._error = KeepaliveTimeout(f"no pong received within {timeout}s")
                 await self._close_stream(force=True)
                 return
 
@@ -529,16 +534,7 @@ async def _open_connection(
     stream: anyio.abc.ByteStream | None = None
     try:
         with anyio.fail_after(config.open_timeout):
-            if uri.secure:
-                stream = await anyio.connect_tcp(
-                    uri.host,
-                    uri.port,
-                    tls=True,
-                    ssl_context=ssl_context,
-                    tls_standard_compatible=False,
-                )
-            else:
-                stream = await anyio.connect_tcp(uri.host, uri.port)
+            stream = await _open_stream(uri.host, uri.port, uri.secure, config, ssl_context)
             await stream.send(b"".join(protocol.data_to_send()))
             response, leftovers = await _receive_response(stream, protocol, where)
         if response.status_code != 101:
@@ -567,6 +563,38 @@ async def _open_connection(
         raise
     logger.debug("connected to %s", where)
     return ws
+
+
+async def _open_stream(
+    host: str,
+    port: int,
+    secure: bool,
+    config: WebSocketConfig,
+    ssl_context: ssl.SSLContext | None,
+) -> anyio.abc.ByteStream:
+    """TCP (directly or through a proxy's tunnel), then TLS for wss://."""
+    proxy = config.proxy if isinstance(config.proxy, str) else None
+    if config.proxy is True:
+        proxy = proxy_for(host, secure)
+    if proxy is None:
+        if secure:
+            return await anyio.connect_tcp(
+                host, port, tls=True, ssl_context=ssl_context, tls_standard_compatible=False
+            )
+        return await anyio.connect_tcp(host, port)
+    stream = await open_tunnel(proxy, host, port)
+    if not secure:
+        return stream
+    try:
+        return await TLSStream.wrap(
+            stream,
+            hostname=host,
+            ssl_context=ssl_context or ssl.create_default_context(),
+            standard_compatible=False,
+        )
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
 
 
 async def _receive_response(

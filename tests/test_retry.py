@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import pytest
+import tenacity
 
 from rtagent._errors import (
     ConfigurationError,
@@ -13,7 +17,20 @@ from rtagent._errors import (
     ServerError,
     TransportError,
 )
-from rtagent._retry import RetryPolicy, is_retryable, retry_call
+from rtagent._retry import RetryPolicy, gave_up, is_retryable
+
+T = TypeVar("T")
+
+
+async def retry_call(policy: RetryPolicy, fn: Callable[[], Awaitable[T]]) -> T:
+    """The runtime's loop shape: one ``with attempt`` per try, ReconnectFailed at the end."""
+    try:
+        async for attempt in policy.attempts():
+            with attempt:
+                return await fn()
+    except tenacity.RetryError as exc:
+        raise gave_up(exc) from None
+    raise AssertionError("unreachable")
 
 
 @pytest.mark.parametrize(
@@ -21,6 +38,9 @@ from rtagent._retry import RetryPolicy, is_retryable, retry_call
     [
         (ConnectionClosed(None), True),
         (ConnectionClosed(1011, "internal"), True),
+        (ConnectionClosed(1008, "policy"), True),
+        (ConnectionClosed(3000, "invalid_request_error.invalid_api_key"), False),
+        (ConnectionClosed(4000, "invalid_request_error.invalid_model"), False),
         (KeepaliveTimeout("no pong"), True),
         (TransportError("refused"), True),
         (HandshakeError(500), True),

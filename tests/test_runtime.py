@@ -257,7 +257,7 @@ async def test_slow_tool_does_not_block_events_or_audio() -> None:
                 tg.start_soon(asker)
                 await server.wait_for(lambda rec: any(e["type"] == "response.create" for e in rec.received))
                 for _ in range(20):
-                    await session.send_audio(b"\x00\x00" * 480)
+                    await session.audio.send(b"\x00\x00" * 480)
                 await server.wait_for(
                     lambda rec: sum(e["type"] == "input_audio_buffer.append" for e in rec.received) >= 20
                 )
@@ -290,7 +290,7 @@ async def test_malformed_and_unknown_frames_are_skipped() -> None:
                 await anyio.lowlevel.checkpoint()
                 assert await session.ask("hi") == "fine"
                 tg.cancel_scope.cancel()
-            assert session.skipped_frames == 1
+            assert session.stats.skipped_frames == 1
     assert any(isinstance(e, FrameSkipped) for e in seen)
     assert any(getattr(e, "type", None) == "response.brand_new" for e in seen)
 
@@ -500,8 +500,8 @@ async def test_barge_in_cancels_response_and_tool() -> None:
         async with live(Voice(), turns) as (server, session):
             await session.send_text("search")
             await started.wait()
-            await session.send_audio(pcm_tone(300, 12000))
-            await session.send_audio(pcm_tone(400, 0))
+            await session.audio.send(pcm_tone(300, 12000))
+            await session.audio.send(pcm_tone(400, 0))
             await server.wait_for(lambda rec: len(outputs(rec.received)) == 1)
             sent = received(server)
     assert "cancelled" in outputs(sent)[0]["output"]
@@ -558,7 +558,7 @@ async def test_tool_finished_notices_carry_durations() -> None:
 
 def test_sync_facade() -> None:
     """connect_sync gives blocking ask() against the local server."""
-    from rtagent._sync import connect_sync
+    from rtagent import connect_sync
 
     holder: dict[str, Any] = {}
 
@@ -612,7 +612,7 @@ async def test_out_of_band_response_skips_the_gate_and_the_history() -> None:
             history = session.history
     creates = [e for e in sent if e["type"] == "response.create"]
     assert creates[0]["response"]["conversation"] == "none"
-    assert creates[0]["response"]["metadata"] == {"rtagent_oob": "1"}
+    assert set(creates[0]["response"]["metadata"]) == {"rtagent_request"}
     assert [i.get("role") for i in history] == ["user", "assistant"]
 
 
@@ -722,8 +722,8 @@ async def test_barge_in_after_audio_received_truncates_at_played_position() -> N
                 await anyio.lowlevel.checkpoint()
                 await session.ask("talk to me")
                 tg.cancel_scope.cancel()
-            session.report_playback(seen_items[0], 120)
-            await session.send_audio(pcm_tone(300, 12000))
+            session.audio.played(seen_items[0], 120)
+            await session.audio.send(pcm_tone(300, 12000))
             record = await server.wait_for(lambda rec: any(
                 e["type"] == "conversation.item.truncated" for e in rec.sent))
     truncate = next(e for e in record.received if e["type"] == "conversation.item.truncate")
@@ -818,7 +818,7 @@ async def test_iterating_after_the_end_returns_at_once() -> None:
             assert await session.ask("hi") == "hi"
             await session.aclose()
             assert [e async for e in session] == []
-            assert [c async for c in session.audio_output()] == []
+            assert [c async for c in session.audio.output()] == []
 
 
 async def test_a_failing_audio_sink_is_dropped_not_fatal() -> None:
@@ -834,8 +834,8 @@ async def test_a_failing_audio_sink_is_dropped_not_fatal() -> None:
 
     with anyio.fail_after(10):
         async with live(Speaks(), [Turn(text="hi there"), Turn(text="again")]) as (_server, session):
-            session.add_audio_sink(bad)
-            session.add_audio_sink(good.append)
+            session.audio.add_sink(bad)
+            session.audio.add_sink(good.append)
             assert await session.ask("hello") == "hi there"
             assert await session.ask("more") == "again"
     assert good

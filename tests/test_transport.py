@@ -248,19 +248,30 @@ async def test_keepalive_timeout_when_server_goes_silent() -> None:
                 await ws.send("too late")
 
 
-async def test_keepalive_survives_while_application_is_not_reading() -> None:
-    """Pongs are noticed even when nobody calls recv(), and messages are kept for later."""
+async def test_keepalive_waits_for_the_reader_to_see_the_pong() -> None:
+    """Keepalive never reads: the owner's reader sees each pong, through many ping rounds."""
     config = WebSocketConfig(ping_interval=0.02, ping_timeout=0.2)
     with anyio.fail_after(5):
         async with (
             running_server(echo, config=config) as port,
             connect(f"ws://127.0.0.1:{port}/", config=config) as ws,
         ):
-            await ws.send("early")
-            await anyio.sleep(0.3)  # several ping rounds without a reader
-            assert await ws.recv() == "early"
-            await ws.send("later")
-            assert await ws.recv() == "later"
+            received: list[str | bytes] = []
+            async with anyio.create_task_group() as tg:
+
+                async def reader() -> None:
+                    while True:
+                        received.append(await ws.recv())
+
+                tg.start_soon(reader)
+                await ws.send("early")
+                await anyio.sleep(0.3)  # several ping rounds while only the reader reads
+                await ws.send("later")
+                while len(received) < 2:
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+            assert received == ["early", "later"]
+            assert ws._ping_count >= 5
 
 
 async def test_peer_abort_gives_code_none() -> None:

@@ -1,0 +1,139 @@
+"""``connect()``: open a live session for an agent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._endpoint import Endpoint
+from .._retry import RetryPolicy
+from .._session import Session
+from .._session.machine import DEFAULT_MAX_DURATION
+from .._session.mirror import DEFAULT_MAX_ITEMS
+from .._tools import OnInterrupt
+from .._transport import WebSocketConfig
+from .session import RealtimeSession
+
+if TYPE_CHECKING:
+    from .._agent import Agent
+
+__all__ = ["connect"]
+
+
+@asynccontextmanager
+async def connect(
+    agent: Agent,
+    *,
+    url: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+    azure_endpoint: str | None = None,
+    azure_deployment: str | None = None,
+    azure_api_key: str | None = None,
+    azure_ad_token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    endpoint: Endpoint | None = None,
+    retry: RetryPolicy | None = None,
+    reconnect: bool = True,
+    max_duration: float = DEFAULT_MAX_DURATION,
+    planned_rollover: bool = True,
+    ws_config: WebSocketConfig | None = None,
+    audio_chunk_ms: int = 100,
+    event_buffer: int = 256,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> AsyncIterator[RealtimeSession]:
+    """Open a live session for ``agent``; it ends when the block does.
+
+    Args:
+        agent: the agent whose instructions, tools and settings configure the session.
+        url: a Realtime WebSocket endpoint (e.g. a local server's ``server.url``).
+        base_url: a REST base URL instead (default ``OPENAI_BASE_URL``, else OpenAI's).
+        api_key: bearer key (default ``OPENAI_API_KEY``); required for OpenAI's endpoint.
+        model: the model (default: the agent's ``model``).
+        azure_endpoint: ``https://<resource>.openai.azure.com`` for Azure OpenAI (GA path).
+        azure_deployment: the Azure deployment name (sent as ``model``).
+        azure_api_key: Azure key (default ``AZURE_OPENAI_API_KEY``), as ``api-key``.
+        azure_ad_token: an Entra ID token, sent as a bearer token instead.
+        headers: extra handshake headers.
+        endpoint: a ready :class:`Endpoint` (instead of the options above).
+        retry: backoff and limits for the first connect and each reconnect.
+        reconnect: reconnect and restore the conversation when the connection drops.
+        max_duration: roll over to a new connection between responses before this many
+            seconds (the server's ``expires_at`` wins when earlier).
+        planned_rollover: set False to keep each connection until the server ends it
+            (``session_expired``), then reconnect; nothing is lost either way.
+        ws_config: WebSocket limits, keepalive and proxy.
+        audio_chunk_ms: size of the ``input_audio_buffer.append`` chunks of
+            ``session.audio.send()`` (PCM16 at 24 kHz).
+        event_buffer: events each iterator may fall behind by; also how many events
+            wait for the first ``async for`` (0: none are kept before it).
+        max_items: conversation items kept for a reconnect's replay; older ones drop.
+
+    Raises:
+        ConfigurationError: no API key for OpenAI's endpoint, or a bad setting.
+        HandshakeError: the server refused the connection (e.g. 401), not retried.
+        ReconnectFailed: the retry policy gave up.
+    """
+    if endpoint is None:
+        endpoint = Endpoint.resolve(
+            url=url,
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            default_model=agent.model,
+            azure_endpoint=azure_endpoint,
+            azure_deployment=azure_deployment,
+            azure_api_key=azure_api_key,
+            azure_ad_token=azure_ad_token,
+            headers=headers,
+        )
+    tools = agent.load_tools()
+    config = agent.session_config(tools)
+    config["model"] = endpoint.model  # the one in the URL: a session's model cannot change
+
+    def interrupt_policy(name: str) -> OnInterrupt:
+        tool = session.tools.get(name)
+        return tool.on_interrupt if tool is not None else "finish"
+
+    core = Session(
+        config,
+        interrupt_policy=interrupt_policy,
+        max_duration=max_duration if planned_rollover else None,
+        max_items=max_items,
+    )
+    session = RealtimeSession(
+        agent,
+        tools,
+        core,
+        endpoint,
+        retry=retry or RetryPolicy(),
+        reconnect=reconnect,
+        ws_config=ws_config or WebSocketConfig(),
+        event_buffer=event_buffer,
+        chunk_bytes=max(2, audio_chunk_ms * 48),
+        clock=core.clock,
+    )
+    # Errors from connecting or from the caller's block are re-raised outside the task
+    # group, so callers see them as they are rather than wrapped in an exception group.
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        try:
+            await tg.start(session._driver.run)
+        except BaseException as exc:
+            error = exc
+            tg.cancel_scope.cancel()
+        else:
+            try:
+                yield session
+            except BaseException as exc:
+                error = exc
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await session.aclose()
+                tg.cancel_scope.cancel()
+    if error is not None:
+        raise error

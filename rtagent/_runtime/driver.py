@@ -1,0 +1,437 @@
+"""The driver: connections, the reader, and the execution of the session's actions.
+
+Shape (every task has an owner)::
+
+    connect()'s task group
+    └── Driver.run                      one per session: owns the ToolRunner's task group
+        └── episode: async for attempt in retry.attempts(): with attempt:
+            └── one connection: async with websocket, task group
+                ├── the reader          feeds frames to the session, executes its actions
+                ├── handshake watch     no session.updated within open_timeout: retry
+                └── rollover watch      tells the session when its deadline passes
+
+Actions are executed by whichever task fed the session (the reader for server events,
+a tool's task for its output, the application's task for its calls): the session
+decided everything, so executing is writing its events in one ``send_many`` (the order
+the session chose is the order on the wire), starting or cancelling calls, and
+answering turns. Nothing else happens here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import anyio
+import anyio.abc
+import tenacity
+
+from .. import _events as ev
+from .._endpoint import Endpoint
+from .._errors import (
+    ConnectionClosed,
+    RTAgentError,
+    ServerError,
+    SessionClosed,
+    TransportError,
+    first_error,
+)
+from .._invoke import ToolContext, ToolResult
+from .._notices import FrameSkipped, Notice, ToolTurnLatency
+from .._retry import RetryPolicy, gave_up
+from .._session import (
+    HANDLED_TYPES,
+    Action,
+    CancelCall,
+    EndConnection,
+    Notify,
+    Ready,
+    RunCall,
+    Send,
+    Session,
+    ToolCall,
+    TurnDone,
+)
+from .._tools import ToolRegistry
+from .._transport import WebSocket, WebSocketConfig
+from .._transport import connect as ws_connect
+from .audio import AudioHub
+from .broadcaster import Broadcaster
+from .runner import ToolRunner
+
+__all__ = ["Driver", "SessionEvent", "State"]
+
+logger = logging.getLogger("rtagent.session")
+
+SessionEvent = ev.ServerEvent | Notice
+State = Literal["connecting", "open", "reconnecting", "closed"]
+
+# Event types worth skipping before parsing while nobody iterates: known event names the
+# session does not react to. (A frame's first "type" may be a nested item's; those are
+# never in this set, so they are parsed.)
+_SKIPPABLE = ev.KNOWN_TYPES - HANDLED_TYPES
+_DELTAS = (ev.ResponseOutputTextDelta, ev.ResponseOutputAudioTranscriptDelta)
+
+
+class _Turn:
+    """One application wait on an answer (``ask()``)."""
+
+    __slots__ = ("done", "error", "text")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.text = ""
+        self.error: BaseException | None = None
+
+
+class Driver:
+    """Runs one session's connections and executes what its sans-I/O core decides.
+
+    Args:
+        core: the session state machine.
+        endpoint: where to connect.
+        retry: backoff and limits for connecting and reconnecting.
+        reconnect: reconnect when a connection drops (else the session ends).
+        ws_config: WebSocket limits, keepalive and proxy.
+        tools: the current tool registry.
+        context: builds a tool call's ``ToolContext``.
+        events: the session's event broadcaster.
+        audio: where decoded assistant audio goes.
+    """
+
+    def __init__(
+        self,
+        core: Session,
+        endpoint: Endpoint,
+        *,
+        retry: RetryPolicy,
+        reconnect: bool,
+        ws_config: WebSocketConfig,
+        tools: Callable[[], ToolRegistry],
+        context: Callable[[ToolCall], ToolContext],
+        events: Broadcaster[SessionEvent],
+        audio: AudioHub,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self.endpoint = endpoint
+        self._retry = retry
+        self._reconnect = reconnect
+        self._ws_config = ws_config
+        self._tools = tools
+        self._context = context
+        self.events = events
+        self.audio = audio
+        self._clock = clock
+        self.state: State = "connecting"
+        self.error: BaseException | None = None
+        """Why the session ended, unless the application closed it."""
+        self.user_closed = False
+        self.reconnects = 0
+        self.skipped_frames = 0
+        self._turns: dict[int, _Turn] = {}
+        self._turn_ids = itertools.count(1)
+        self._ws: WebSocket | None = None
+        self._ready = anyio.Event()
+        self._stop = anyio.Event()
+        self._end: EndConnection | None = None
+        self._last_failure: BaseException | None = None
+        self._responses = 0
+        self._runner: ToolRunner | None = None
+        self._started: anyio.abc.TaskStatus[None] | None = None
+        self._latency: list[tuple[str, float, float]] = []
+        self._call_started: dict[str, float] = {}
+
+    # -- the session's life --------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect, serve and reconnect until closed or the retry policy gives up.
+
+        Failures before the first connection is ready are raised (to ``connect()``'s
+        caller); later ones end the session with :attr:`error` and never escape.
+        """
+        self._started = task_status
+        failure: Exception | None = None
+        try:
+            async with ToolRunner(self._tools, self._context, self._tool_finished, self.notify) as runner:
+                self._runner = runner
+                try:
+                    await self._connect_until_closed()
+                except Exception as exc:
+                    # Raised below, outside every task group, so it is never wrapped.
+                    failure = exc
+        finally:
+            self._runner = None
+            if failure is not None:
+                self._fail(failure)
+            self._finish()
+        if self._started is not None and self.error is not None:
+            raise self.error  # before the first connection was ready: connect() raises it
+
+    async def _connect_until_closed(self) -> None:
+        while not self._stop.is_set():
+            try:
+                async for attempt in self._retry.attempts(sleep=self._backoff):
+                    with attempt:
+                        await self._connection()
+            except tenacity.RetryError as exc:
+                raise gave_up(exc) from None
+            if self._end is not None and self._end.kind == "fatal":
+                assert self._end.error is not None
+                raise self._end.error
+
+    async def _connection(self) -> None:
+        """One connection, from opening to its end. Raises when it was not healthy."""
+        if self._stop.is_set():
+            return
+        self._end = None
+        self._last_failure = None
+        self._responses = 0
+        url = self.endpoint.websocket_url()
+        async with ws_connect(url, headers=self.endpoint.all_headers(), config=self._ws_config) as ws:
+            if self._stop.is_set():
+                return  # closed while this connection was opening
+            opened = anyio.current_time()
+            self._ws = ws
+            self._ready = anyio.Event()
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_handshake, ws)
+                    tg.start_soon(self._watch_rollover)
+                    await self.execute(self.core.connection_opened())
+                    await self._read(ws)
+                    tg.cancel_scope.cancel()
+            finally:
+                self._ws = None
+        lasted = anyio.current_time() - opened
+        # Set by other tasks while the connection ran (mypy would keep the narrowing).
+        failure, end = self._outcome()
+        reason = str(failure) if failure is not None else "the server closed the connection"
+        if end is not None:
+            reason = end.reason
+        await self.execute(self.core.connection_lost(reason, final=self._stop.is_set()))
+        if self._stop.is_set() or (end is not None and end.kind == "fatal"):
+            return
+        if self.state == "open":
+            self.state = "reconnecting"
+        if not self._reconnect:
+            self._stop.set()
+            raise _NoReconnect(failure or ConnectionClosed(None, reason))
+        if end is not None:
+            return  # a rollover or an expired session: carry on at once
+        healthy = self._ready.is_set() and (lasted >= self._retry.stable_after or self._responses > 0)
+        if healthy:
+            return
+        raise failure or ConnectionClosed(ws.close_code, ws.close_reason or reason)
+
+    def _outcome(self) -> tuple[BaseException | None, EndConnection | None]:
+        return self._last_failure, self._end
+
+    async def _read(self, ws: WebSocket) -> None:
+        core = self.core
+        events = self.events
+        while True:
+            try:
+                frame = await ws.recv()
+            except TransportError as exc:
+                if self._end is None and not self._stop.is_set():
+                    self._last_failure = exc
+                return
+            if not events.observed and ev.peek_type(frame) in _SKIPPABLE:
+                continue
+            try:
+                event = ev.parse_server_event(frame)
+            except RTAgentError as exc:
+                self._skip(str(exc))
+                continue
+            try:
+                actions = core.receive(event)
+                if actions:
+                    await self.execute(actions)
+                self._after(event)
+            except Exception as exc:
+                # One event we cannot handle must not end the session: skip it, say so.
+                logger.exception("failed to handle a %s event; skipped", event.type)
+                self._skip(f"failed to handle {event.type}: {exc!r}")
+
+    def _after(self, event: ev.ServerEvent) -> None:
+        """What the runtime does besides the session: audio, latency, the event stream."""
+        kind = type(event)
+        if kind is ev.ResponseOutputAudioDelta:
+            assert isinstance(event, ev.ResponseOutputAudioDelta)
+            if self.audio.wanted and not self.audio.deliver(event.delta):
+                self._skip("an audio delta that is not valid base64")
+            self._first_delta(event.response_id)
+        elif kind in _DELTAS:
+            assert isinstance(event, _DELTAS)
+            self._first_delta(event.response_id)
+        elif kind is ev.ResponseDone:
+            self._responses += 1
+        if self.events.observed:
+            self.events.publish(event)
+
+    async def _watch_handshake(self, ws: WebSocket) -> None:
+        with anyio.move_on_after(self._ws_config.open_timeout):
+            await self._ready.wait()
+            return
+        self._last_failure = TransportError(
+            f"no session.updated within {self._ws_config.open_timeout}s of connecting"
+        )
+        await ws.abort()
+
+    async def _watch_rollover(self) -> None:
+        await self._ready.wait()
+        deadline = self.core.deadline
+        if deadline is None:
+            return
+        await anyio.sleep(max(0.0, deadline - self._clock()))
+        await self.execute(self.core.deadline_reached())
+
+    async def _backoff(self, seconds: float) -> None:
+        """Sleep between attempts, but wake at once when the session is closed."""
+        with anyio.move_on_after(seconds):
+            await self._stop.wait()
+
+    # -- executing actions ---------------------------------------------------------------
+
+    async def execute(self, actions: list[Action]) -> None:
+        """Carry out the session's actions in order; sends go out in one write."""
+        frames: list[str] = []
+        end: EndConnection | None = None
+        for action in actions:
+            match action:
+                case Send(event=event):
+                    frames.append(ev.encode_client_event(event))
+                case RunCall(call=call):
+                    self._call_started[call.call_id] = time.perf_counter()
+                    if self._runner is not None:
+                        self._runner.start(call)
+                case CancelCall(call_id=call_id):
+                    if self._runner is not None:
+                        self._runner.cancel(call_id)
+                case TurnDone():
+                    self._turn_done(action)
+                case Notify(notice=notice):
+                    self.notify(notice)
+                case Ready():
+                    self._on_ready()
+                case EndConnection():
+                    end = action
+        if frames:
+            await self._write(frames)
+        if end is not None:
+            self._end = end
+            ws = self._ws
+            if ws is not None:
+                await ws.aclose()
+
+    async def _write(self, frames: list[str]) -> None:
+        ws = self._ws
+        if ws is None:
+            return  # the session keeps the conversation; the next connection replays it
+        try:
+            await ws.send_many(frames)
+        except TransportError as exc:
+            # The reader sees the same failure and reconnects.
+            logger.info("send failed (%s); restored on the next connection", exc)
+
+    def _on_ready(self) -> None:
+        self._ready.set()
+        if self.state == "reconnecting":
+            self.reconnects += 1
+        self.state = "open"
+        started, self._started = self._started, None
+        if started is not None:
+            started.started()
+
+    async def _tool_finished(self, call: ToolCall, result: ToolResult, duration: float) -> None:
+        await self.execute(self.core.tool_finished(call.call_id, result.output))
+        ready_at = self._call_started.pop(call.call_id, None)
+        if ready_at is not None:
+            self._latency.append((call.call_id, ready_at, time.perf_counter()))
+
+    def _first_delta(self, response_id: str) -> None:
+        if self._latency and not self.core.gate.is_out_of_band(response_id):
+            now = time.perf_counter()
+            for call_id, ready_at, posted_at in self._latency:
+                self.notify(ToolTurnLatency(call_id, posted_at - ready_at, now - ready_at))
+            self._latency = []
+
+    def notify(self, notice: Notice) -> None:
+        if self.events.observed:
+            self.events.publish(notice)
+
+    def _skip(self, reason: str) -> None:
+        self.skipped_frames += 1
+        logger.warning("skipped a frame: %s", reason)
+        self.notify(FrameSkipped(reason))
+
+    # -- turns ---------------------------------------------------------------------------
+
+    def new_turn(self) -> tuple[int, _Turn]:
+        turn = next(self._turn_ids)
+        waiter = self._turns[turn] = _Turn()
+        return turn, waiter
+
+    def forget_turn(self, turn: int) -> None:
+        self._turns.pop(turn, None)
+
+    def _turn_done(self, done: TurnDone) -> None:
+        error = None
+        if done.error is not None:
+            d = done.error
+            error = ServerError(d.message, type=d.type, code=d.code, param=d.param, event_id=d.event_id)
+        for turn in done.turns:
+            waiter = self._turns.get(turn)
+            if waiter is not None and not waiter.done.is_set():
+                waiter.text, waiter.error = done.text, error
+                waiter.done.set()
+
+    # -- ending --------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        """Raise :class:`SessionClosed` once the session has ended."""
+        if self.state == "closed" or self._stop.is_set():
+            if self.error is not None and not self.user_closed:
+                raise SessionClosed(f"session ended: {self.error}") from self.error
+            raise SessionClosed("session closed")
+
+    async def aclose(self) -> None:
+        """End the session: close the connection (close handshake); tools are cancelled."""
+        if self._stop.is_set():
+            return
+        self.user_closed = True
+        self._stop.set()
+        self.events.discard_early()
+        ws = self._ws
+        if ws is not None:
+            await ws.aclose()
+
+    def _fail(self, exc: BaseException) -> None:
+        exc = first_error(exc)
+        if isinstance(exc, _NoReconnect):
+            exc = exc.error
+        self.error = exc
+        logger.error("session ended: %s", exc)
+
+    def _finish(self) -> None:
+        self.state = "closed"
+        self._stop.set()
+        error = self.error if not self.user_closed else None
+        for waiter in self._turns.values():
+            if not waiter.done.is_set():
+                waiter.error = error or SessionClosed("session closed")
+                waiter.done.set()
+        self.events.close()
+        self.audio.close()
+
+
+class _NoReconnect(Exception):
+    """The connection dropped and reconnecting is switched off (not retryable)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -1,0 +1,112 @@
+"""The tool runner: runs each call in a task group it owns, and reports its output.
+
+Calls outlive connections: a tool that finishes while the link is down has its output
+posted on the next connection (the session keeps it for the replay). Turning a tool's
+exception, timeout or unserialisable result into an output happens in exactly one
+place, :func:`rtagent._invoke.invoke_tool`; the runner adds what surrounds a call:
+its cancel scope (``on_interrupt="cancel"``), the cancelled output, the notices and
+the hand-off of the output to the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from .._invoke import ToolContext, ToolResult, invoke_tool, unknown_tool
+from .._notices import Notice, ToolFinished, ToolStarted
+from .._session import ToolCall
+from .._tools import ToolRegistry
+
+__all__ = ["ToolRunner"]
+
+logger = logging.getLogger("rtagent.tools")
+
+Finished = Callable[[ToolCall, ToolResult, float], Awaitable[None]]
+
+
+class ToolRunner:
+    """Owns the task group that every tool call of one session runs in.
+
+    Args:
+        tools: the current tool registry (it may change with handoffs and updates).
+        context: builds the :class:`ToolContext` of a call.
+        finished: receives each call's result and duration, to post the output.
+        notify: publishes ``ToolStarted``/``ToolFinished``.
+    """
+
+    def __init__(
+        self,
+        tools: Callable[[], ToolRegistry],
+        context: Callable[[ToolCall], ToolContext],
+        finished: Finished,
+        notify: Callable[[Notice], None],
+    ) -> None:
+        self._tools = tools
+        self._context = context
+        self._finished = finished
+        self._notify = notify
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> ToolRunner:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._tg = self._tg, None
+        assert tg is not None
+        tg.cancel_scope.cancel()  # the session is over: running calls end with it
+        return await tg.__aexit__(exc_type, exc, tb)
+
+    @property
+    def running(self) -> int:
+        return len(self._scopes)
+
+    def start(self, call: ToolCall) -> None:
+        """Run ``call`` in the runner's task group."""
+        if self._tg is None:
+            logger.warning("call %s arrived after the session ended; not run", call.call_id)
+            return
+        scope = self._scopes[call.call_id] = anyio.CancelScope()
+        self._tg.start_soon(self._run, call, scope, name=f"rtagent tool {call.name}")
+
+    def cancel(self, call_id: str) -> None:
+        """Cancel a running call; it posts the "cancelled" output."""
+        scope = self._scopes.get(call_id)
+        if scope is not None:
+            scope.cancel()
+
+    async def _run(self, call: ToolCall, scope: anyio.CancelScope) -> None:
+        self._notify(ToolStarted(call.call_id, call.name, call.arguments))
+        started = time.perf_counter()
+        result: ToolResult | None = None
+        try:
+            with scope:
+                registry = self._tools()
+                tool = registry.get(call.name)
+                context = self._context(call)
+                if tool is None:
+                    result = unknown_tool(call.name, registry.names(), context)
+                else:
+                    result = await invoke_tool(tool, call.arguments, context)
+        finally:
+            self._scopes.pop(call.call_id, None)
+        if result is None:  # cancelled by interruption (on_interrupt="cancel")
+            result = ToolResult.cancelled(call.name)
+        duration = time.perf_counter() - started
+        await self._finished(call, result, duration)
+        self._notify(ToolFinished(
+            call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration
+        ))

@@ -1,0 +1,251 @@
+"""``RealtimeSession``: the application's handle on a live session.
+
+A thin façade: each method turns the application's wish into an input of the sans-I/O
+session and has the driver execute the resulting actions. Create one with
+:func:`rtagent.connect`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._endpoint import Endpoint
+from .._errors import ConfigurationError
+from .._invoke import ToolContext
+from .._notices import EventsDropped
+from .._retry import RetryPolicy
+from .._session import Session, ToolCall
+from .._session.gate import MARKER
+from .._tools import ToolRegistry
+from .._transport import WebSocketConfig
+from .audio import AudioHub, SessionAudio
+from .broadcaster import Broadcaster
+from .driver import Driver, SessionEvent, State
+
+if TYPE_CHECKING:
+    from .._agent import Agent
+    from .._plugins import PluginFolder
+
+__all__ = ["RealtimeSession", "SessionStats"]
+
+logger = logging.getLogger("rtagent.session")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """Counters of a live session."""
+
+    reconnects: int
+    """New connections that carried the session on (rollovers included)."""
+    skipped_frames: int
+    """Frames or events that could not be handled and were skipped."""
+    running_tools: int
+    """Tool calls running now."""
+
+
+class RealtimeSession:
+    """A live Realtime session for one agent. Create it with :func:`rtagent.connect`.
+
+    Tool calls are run and answered on their own; use :meth:`ask` for request/response
+    code, or iterate the session (``async for event in session``) for every server event
+    and runtime notice. ``session.audio`` sends and receives audio.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        tools: ToolRegistry,
+        core: Session,
+        endpoint: Endpoint,
+        *,
+        retry: RetryPolicy,
+        reconnect: bool,
+        ws_config: WebSocketConfig,
+        event_buffer: int,
+        chunk_bytes: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.agent = agent
+        self.tools = tools
+        self._core = core
+        hub = AudioHub()
+        events: Broadcaster[SessionEvent] = Broadcaster(
+            event_buffer, early=True, dropped_notice=EventsDropped
+        )
+        self._driver = Driver(
+            core,
+            endpoint,
+            retry=retry,
+            reconnect=reconnect,
+            ws_config=ws_config,
+            tools=lambda: self.tools,
+            context=self._tool_context,
+            events=events,
+            audio=hub,
+            clock=clock,
+        )
+        self.audio = SessionAudio(self._driver, hub, chunk_bytes)
+        """Audio in and out: ``send``, ``commit``, ``clear``, ``played``, ``add_sink``, ``output``."""
+
+    def __repr__(self) -> str:
+        return f"<RealtimeSession agent={type(self.agent).__name__} state={self.state}>"
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """``"connecting"``, ``"open"``, ``"reconnecting"`` or ``"closed"``."""
+        return self._driver.state
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The conversation as this client knows it (what a reconnect replays)."""
+        return self._core.history
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The session config as sent (the server's effective one: ``server_config``)."""
+        return self._core.config
+
+    @property
+    def server_config(self) -> dict[str, Any]:
+        """The server's effective session config, from its last ``session.updated``."""
+        return self._core.server_config
+
+    @property
+    def stats(self) -> SessionStats:
+        runner = self._driver._runner
+        return SessionStats(
+            self._driver.reconnects, self._driver.skipped_frames, runner.running if runner else 0
+        )
+
+    # -- conversation ------------------------------------------------------------------
+
+    async def ask(self, text: str) -> str:
+        """Send a user message, run every tool round, return the text that answers it.
+
+        Raises:
+            ServerError: the response failed or the server refused to start it.
+            ReconnectFailed: the connection was lost and could not be restored.
+            SessionClosed: the session has ended.
+        """
+        self._driver.check_open()
+        turn, waiter = self._driver.new_turn()
+        try:
+            core = self._core
+            await self._driver.execute(
+                core.add_item(_user_message(text)) + core.request_response(turns={turn})
+            )
+            await waiter.done.wait()
+        finally:
+            self._driver.forget_turn(turn)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.text
+
+    async def send_text(self, text: str) -> None:
+        """Add a user message and request a response; returns at once."""
+        self._driver.check_open()
+        core = self._core
+        await self._driver.execute(core.add_item(_user_message(text)) + core.request_response())
+
+    async def add_item(self, item: Mapping[str, Any]) -> str:
+        """Add any conversation item (e.g. a system message) without requesting a response.
+
+        Returns the item's id (one is chosen when the item has none).
+        """
+        self._driver.check_open()
+        wire = dict(item)
+        wire.setdefault("id", self._core.new_item_id())
+        await self._driver.execute(self._core.add_item(wire))
+        return str(wire["id"])
+
+    async def create_response(self, **overrides: Any) -> None:
+        """Request a response with per-response overrides; queued while one is active.
+
+        ``conversation="none"`` makes an out-of-band response that runs beside others and
+        stays out of the conversation.
+
+        Raises:
+            ConfigurationError: ``metadata`` has no room for rtagent's request key.
+        """
+        self._driver.check_open()
+        metadata = overrides.get("metadata")
+        if isinstance(metadata, Mapping) and len(metadata) >= 16 and MARKER not in metadata:
+            raise ConfigurationError(
+                f"metadata holds at most 16 pairs and rtagent adds one ({MARKER!r}): pass 15 or fewer"
+            )
+        await self._driver.execute(self._core.request_response(dict(overrides) or None))
+
+    async def cancel(self) -> None:
+        """Interrupt: cancel the active response and apply each running tool's ``on_interrupt``."""
+        await self._driver.execute(self._core.cancel())
+
+    # -- configuration -----------------------------------------------------------------
+
+    async def update(self, **session_fields: Any) -> None:
+        """Change session settings live (``session.update`` with just these fields)."""
+        self._driver.check_open()
+        await self._driver.execute(self._core.update_config(session_fields))
+
+    async def update_tools(self, tools: ToolRegistry | Iterable[Any]) -> None:
+        """Replace the session's tools live."""
+        registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.tools = registry
+        await self.update(tools=registry.schemas())
+
+    async def handoff(self, agent: Agent) -> None:
+        """Hand the conversation to another agent: its instructions and tools take over."""
+        tools = agent.load_tools()
+        config = agent.session_config(tools)
+        config.pop("model", None)  # the model of a session cannot change
+        self.agent, self.tools = agent, tools
+        await self.update(**config)
+
+    async def follow_plugins(self, folder: PluginFolder, *, interval: float = 1.0) -> None:
+        """Keep the session's tools in step with a plugin folder; runs until cancelled.
+
+        Each change found by :meth:`PluginFolder.watch` (files added, edited or removed)
+        is applied live with ``session.update``. A broken edit keeps the last good tools
+        of that file, as the folder reports.
+        """
+        if not folder.registry.names():
+            folder.load()
+        own = [t for t in self.tools if t.name not in folder.registry]
+        async for report in folder.watch(interval):
+            for path, message in report.failed.items():
+                logger.warning("plugin %s failed to reload: %s", path, message)
+            await self.update_tools(ToolRegistry(own).merge(report.registry, replace=True))
+
+    # -- events and the end ------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncGenerator[SessionEvent, None]:
+        return self._events()
+
+    async def _events(self) -> AsyncGenerator[SessionEvent, None]:
+        driver = self._driver
+        receive = driver.events.subscribe()
+        try:
+            async with receive:
+                async for event in receive:
+                    yield event
+        finally:
+            driver.events.unsubscribe(receive)
+        if driver.error is not None and not driver.user_closed:
+            raise driver.error
+
+    async def aclose(self) -> None:
+        """End the session (close handshake); tools still running are cancelled."""
+        await self._driver.aclose()
+
+    # -- for tools -----------------------------------------------------------------------
+
+    def _tool_context(self, call: ToolCall) -> ToolContext:
+        return ToolContext(call_id=call.call_id, tool_name=call.name, session=self, agent=self.agent)
+
+
+def _user_message(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}

@@ -1,0 +1,524 @@
+"""The sans-I/O Realtime session: server events and application inputs in, actions out.
+
+:class:`Session` owns every protocol decision of a client session, across connections:
+
+* the handshake (``session.created`` -> ``session.update`` -> ``session.updated``; a
+  sideband connection to a SIP/WebRTC call starts without ``session.created``), and the
+  replay of the conversation on every new connection;
+* which response answers which application turn, and the text that answers it;
+* tool rounds: a call runs once its item is complete, a ``call_id`` runs once, one
+  ``response.create`` follows the last output of a round;
+* barge-in on ``input_audio_buffer.speech_started`` (whether the server cancels on its
+  own, which running calls to cancel, where to truncate the audio the user heard);
+* the end of a connection: ``session_expired``, a refused config, and a planned rollover
+  before the session's maximum duration (from ``expires_at``, on an injected clock).
+
+Each input returns one ordered list of :mod:`~rtagent._session.actions` for the driver to
+execute. Nothing here awaits, sleeps or reads a socket. Its state lives in three parts,
+each with one owner: :class:`~rtagent._session.gate.ResponseGate` (requests and
+responses), :class:`~rtagent._session.rounds.ToolRounds` (calls in flight) and
+:class:`~rtagent._session.mirror.ConversationMirror` (the conversation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from .. import _events as ev
+from .._errors import ServerError
+from .._notices import ConnectionLost, Reconnected
+from .._tools import OnInterrupt
+from .actions import (
+    Action,
+    EndConnection,
+    EndKind,
+    Notify,
+    Ready,
+    RunCall,
+    Send,
+    ToolCall,
+    TurnDone,
+)
+from .config import merge_config, server_cancels_on_speech
+from .gate import ResponseGate
+from .mirror import DEFAULT_MAX_ITEMS, ConversationMirror
+from .rounds import Round, ToolRounds
+
+__all__ = ["HANDLED_TYPES", "Session", "answer_text"]
+
+logger = logging.getLogger("rtagent.session")
+
+Link = Literal["down", "opening", "configuring", "ready", "closing"]
+
+# Sessions end at 60 minutes (PROTOCOL.md §1): roll over well before the server cuts in.
+DEFAULT_MAX_DURATION = 55 * 60.0
+_ROLLOVER_MARGIN = 60.0
+
+HANDLED_TYPES = frozenset({
+    "session.created",
+    "session.updated",
+    "response.created",
+    "response.done",
+    "response.output_item.done",
+    "response.output_audio.delta",
+    "response.output_text.delta",
+    "response.output_audio_transcript.delta",
+    "conversation.item.added",
+    "conversation.item.created",
+    "conversation.item.done",
+    "conversation.item.deleted",
+    "conversation.item.truncated",
+    "conversation.item.input_audio_transcription.completed",
+    "input_audio_buffer.speech_started",
+    "error",
+})
+"""Server event types the session reacts to; a driver may skip parsing the others."""
+
+
+class Session:
+    """Conversation state for one logical session, across connections.
+
+    Args:
+        config: the full GA ``session`` object sent in ``session.update``.
+        interrupt_policy: tool name -> what to do with a running call on interruption.
+        id_prefix: prefix of the ``event_id`` and item ids this client makes.
+        sideband: connections attach to an existing call (no ``session.created``; the
+            conversation lives on the server and is never replayed).
+        clock: wall-clock seconds, for ``expires_at`` and the rollover deadline.
+        max_duration: roll over to a new connection after this many seconds (the
+            server's ``expires_at`` wins when earlier); None disables planned rollovers.
+        max_items: conversation items kept for replay (older ones are dropped).
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        interrupt_policy: Callable[[str], OnInterrupt] | None = None,
+        id_prefix: str = "rt",
+        sideband: bool = False,
+        clock: Callable[[], float] = time.time,
+        max_duration: float | None = DEFAULT_MAX_DURATION,
+        max_items: int = DEFAULT_MAX_ITEMS,
+    ) -> None:
+        self.config = dict(config)
+        self.server_config: dict[str, Any] = {}
+        """The server's effective session, from ``session.created``/``session.updated``."""
+        self.sideband = sideband
+        self.clock = clock
+        self._max_duration = max_duration
+        self._prefix = id_prefix
+        self._ids = itertools.count(1)
+        self._out: list[Action] = []
+        self.gate = ResponseGate(self._out, self.new_event_id)
+        self.rounds = ToolRounds(interrupt_policy or (lambda _name: "finish"))
+        self.mirror = ConversationMirror(max_items)
+        self.link: Link = "down"
+        self.connections = 0
+        self.deadline: float | None = None
+        """Wall-clock time after which this connection rolls over (None: never)."""
+        self._config_event: str | None = None
+        self._ending: EndKind | None = None
+        self._planned = False
+        self._resumed: tuple[int, int, tuple[str, ...]] = (0, 0, ())
+        self._roll_due = False
+        self._played: tuple[str, int] | None = None
+        self._streamed = 0
+        self.last_error: ev.ErrorDetail | None = None
+
+    # -- identifiers and state -----------------------------------------------------------
+
+    def new_event_id(self) -> str:
+        return f"evt_{self._prefix}_{next(self._ids)}"
+
+    def new_item_id(self) -> str:
+        # Client-chosen item ids let us match acknowledgements and replay without duplicates.
+        return f"item_{self._prefix}_{next(self._ids)}"
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The conversation as this client knows it, in the server's order."""
+        return list(self.mirror.items.values())
+
+    @property
+    def idle(self) -> bool:
+        """No response active, requested, queued, or owed by a tool round."""
+        return self.gate.idle and not self.rounds
+
+    # -- connections ---------------------------------------------------------------------
+
+    def connection_opened(self) -> list[Action]:
+        """A new socket is open; a sideband is configured at once (no ``session.created``)."""
+        self.connections += 1
+        self.link = "opening"
+        self._ending = None
+        self._roll_due = False
+        if self.sideband:
+            self._set_deadline(None)
+            self._configure(replay=False)
+        return self._take()
+
+    def connection_lost(self, reason: str, *, final: bool = False) -> list[Action]:
+        """The socket is gone: forget per-connection state, keep what must carry on.
+
+        ``final``: the application is ending the session, so nothing is reported lost.
+        """
+        cut: list[str] = []
+        active = self.gate.active
+        carried = active is not None and active.id in self.rounds
+        what = self.gate.connection_lost(carried_on=carried)
+        if what is not None:
+            head = (
+                f"assistant reply cut mid-stream after {self._streamed} characters"
+                if self._streamed
+                else "a response in progress was cut"
+            )
+            cut.append(f"{head} ({what})")
+        cut += self.mirror.connection_lost()
+        for rnd in self.rounds.connection_lost():
+            self._maybe_close(rnd)
+        self.link = "down"
+        self._streamed = 0
+        self._planned = self._ending == "rollover"
+        if not self._planned and not final:
+            self._out.append(Notify(ConnectionLost(reason, tuple(cut))))
+        return self._take()
+
+    def deadline_reached(self) -> list[Action]:
+        """The rollover deadline passed: end the connection as soon as no response runs."""
+        if self.link == "ready" and self.deadline is not None and self.clock() >= self.deadline:
+            self._roll_due = True
+            self.gate.open = False
+        return self._take()
+
+    def _set_deadline(self, expires_at: Any) -> None:
+        if self._max_duration is None:
+            self.deadline = None
+            return
+        now = self.clock()
+        limit = self._max_duration
+        if isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool):
+            if expires_at > now:
+                limit = min(limit, expires_at - now)
+            else:
+                # A deadline already past would roll over at once, again and again.
+                logger.warning("the server's expires_at (%s) is already past; ignored", expires_at)
+        margin = min(_ROLLOVER_MARGIN, 0.1 * max(limit, 0.0))
+        self.deadline = now + max(0.0, limit - margin)
+
+    def _configure(self, *, replay: bool) -> None:
+        self._config_event = self.new_event_id()
+        self._send(ev.SessionUpdate(event_id=self._config_event, session=self.config))
+        self.link = "configuring"
+        if not replay:
+            self._resumed = (0, 0, ())
+            return
+        items, lost = self.mirror.replay()
+        outputs = 0
+        for item in items:
+            outputs += item["type"] == "function_call_output"
+            self._send_item(item)
+        self.gate.rebase()
+        self._resumed = (len(items), outputs, tuple(lost))
+
+    # -- inputs from the server ----------------------------------------------------------
+
+    def receive(self, event: ev.ServerEvent) -> list[Action]:
+        """Advance the state machine by one server event."""
+        match event:
+            case ev.ResponseOutputAudioDelta():
+                if not self.gate.is_out_of_band(event.response_id):
+                    data = event.delta
+                    self.mirror.audio(event.item_id, len(data), data.count("=", -2))
+                    self._streamed += 1
+                return []
+            case ev.ResponseOutputTextDelta() | ev.ResponseOutputAudioTranscriptDelta():
+                if not self.gate.is_out_of_band(event.response_id):
+                    self._streamed += len(event.delta)
+                return []
+            case ev.ResponseOutputItemDone():
+                self._on_output_item_done(event)
+            case ev.ConversationItemAdded() | ev.ConversationItemCreated():
+                if self.mirror.acknowledged(event):
+                    self.gate.item_acked()
+            case ev.ConversationItemDone():
+                self.mirror.item_done(event.item)
+            case ev.ResponseCreated():
+                if self.gate.on_created(event.response) is not None:
+                    self._streamed = 0
+                    played = self._played[0] if self._played else None
+                    self.mirror.response_started(keep=played)
+            case ev.ResponseDone():
+                self._on_response_done(event.response)
+            case ev.InputAudioBufferSpeechStarted():
+                self._interrupt(server_cancels_on_speech(self.server_config, self.config))
+            case ev.ConversationItemInputAudioTranscriptionCompleted():
+                self.mirror.transcript(event.item_id, event.transcript)
+            case ev.ConversationItemTruncated():
+                self.mirror.truncated(event.item_id, event.audio_end_ms, self._bytes_per_ms())
+            case ev.ConversationItemDeleted():
+                self.mirror.forget(event.item_id)
+            case ev.SessionCreated():
+                self._on_session_created(event.session)
+            case ev.SessionUpdated():
+                self._on_session_updated(event.session)
+            case ev.Error():
+                self._on_error(event.error)
+        return self._take()
+
+    def _on_session_created(self, session: dict[str, Any]) -> None:
+        self.server_config = session
+        if self.link != "opening":
+            return
+        self._set_deadline(session.get("expires_at"))
+        self._configure(replay=True)
+
+    def _on_session_updated(self, session: dict[str, Any]) -> None:
+        self.server_config = session
+        if self.link != "configuring":
+            return
+        self.link = "ready"
+        self.gate.open = True
+        self._out.append(Ready())
+        if self.connections > 1:
+            items, outputs, lost = self._resumed
+            self._out.append(Notify(Reconnected(
+                self.connections - 1, self._planned, items, outputs, len(self.gate.queue), lost
+            )))
+
+    def _on_error(self, error: ev.ErrorDetail) -> None:
+        self.last_error = error
+        # An error belongs to a client event only through its event_id; unsolicited ones
+        # (rate limits, server hiccups) are the application's to see, never fatal here.
+        if error.event_id is not None and error.event_id == self._config_event:
+            if self.link == "configuring":
+                self._end(
+                    f"the server refused the session config: {error.message}",
+                    "fatal",
+                    ServerError(error.message, type=error.type, code=error.code,
+                                param=error.param, event_id=error.event_id),
+                )
+            return
+        if error.code == "session_expired":
+            self._end(error.message or "session expired", "expired")
+            return
+        if not self.gate.on_error(error):
+            logger.warning(
+                "server error %s (%s): %s [client event %s]",
+                error.code, error.type, error.message, error.event_id,
+            )
+
+    def _on_output_item_done(self, event: ev.ResponseOutputItemDone) -> None:
+        if self.gate.is_out_of_band(event.response_id):
+            return  # out-of-band output never enters the conversation
+        item = event.item
+        if item.type == "function_call":
+            # arguments.done / output_item.done are also sent for cut-off calls: run only
+            # completed ones (PROTOCOL.md §7).
+            if item.status == "completed":
+                self._call_ready(item, event.response_id)
+        elif item.type == "message" and item.id:
+            self.mirror.remember(item)
+
+    def _on_response_done(self, response: ev.Response) -> None:
+        rid = response.id or ""
+        if self.gate.is_out_of_band(rid):
+            done = self.gate.on_done(response)
+            if done is not None and done.turns:
+                self._out.append(TurnDone(frozenset(done.turns), answer_text(response),
+                                          _failure(response)))
+            return
+        if response.status == "completed":
+            # Calls that reached response.done without their output_item.done (defensive).
+            for item in response.output:
+                if item.type == "function_call" and item.status in (None, "completed"):
+                    self._call_ready(item, rid)
+        done = self.gate.on_done(response)
+        rnd = self.rounds.get(rid)
+        if rnd is not None:
+            rnd.response_done = True
+            rnd.text = answer_text(response)
+            if response.status == "cancelled":
+                rnd.interrupted = True
+            self._maybe_close(rnd)
+        elif done is not None and done.turns:
+            self._out.append(TurnDone(frozenset(done.turns), answer_text(response),
+                                      _failure(response)))
+
+    def _call_ready(self, item: ev.Item, response_id: str) -> None:
+        call_id = item.call_id
+        if not call_id or self.rounds.is_pending(call_id):
+            return  # a call_id runs once, however often it is seen
+        rnd = self.rounds.get(response_id)
+        if rnd is None:
+            turns: set[int] = set()
+            after_repeats = False
+            active = self.gate.active
+            if active is not None and active.id == response_id:
+                # The round's follow-up response answers these turns now.
+                turns, active.turns = active.turns, set()
+                after_repeats = active.request is not None and active.request.after_repeats
+            rnd = self.rounds.open(response_id, turns, after_repeats=after_repeats)
+        self.mirror.remember(item)
+        if self.mirror.answered(call_id):
+            logger.info("call %s was answered before; it does not run again", call_id)
+            return
+        self.rounds.add(rnd, call_id, item.name or "")
+        self._out.append(RunCall(ToolCall(
+            call_id, item.name or "", item.arguments or "", item.id, response_id
+        )))
+
+    def _maybe_close(self, rnd: Round) -> None:
+        if not self.rounds.closable(rnd):
+            return
+        self.rounds.close(rnd)
+        interrupted = rnd.interrupted and not rnd.reply_after_interrupt
+        if interrupted or (rnd.repeats_only and rnd.after_repeats):
+            # No reply follows: what was said besides the calls is the answer.
+            if rnd.turns:
+                self._out.append(TurnDone(frozenset(rnd.turns), rnd.text))
+        else:
+            self.gate.request(None, rnd.turns, after_repeats=rnd.repeats_only)
+
+    # -- inputs from the application -----------------------------------------------------
+
+    def add_item(self, item: dict[str, Any]) -> list[Action]:
+        """Add a client item (user message, system note...); it gets an id if it has none."""
+        item.setdefault("id", self.new_item_id())
+        self._create_item(item)
+        return self._take()
+
+    def request_response(
+        self, options: dict[str, Any] | None = None, turns: Iterable[int] = ()
+    ) -> list[Action]:
+        """Ask for a response that sees the conversation as it is now.
+
+        Args:
+            options: per-response overrides (None: a plain request, merged with others);
+                ``conversation: "none"`` makes it out of band.
+            turns: application turns this response (and its tool rounds) answers; a
+                :class:`~rtagent._session.actions.TurnDone` names them when it is complete.
+        """
+        self.gate.request(options, set(turns))
+        return self._take()
+
+    def cancel(self) -> list[Action]:
+        """The application interrupts: cancel the response, apply the tools' policies."""
+        self._interrupt(server_cancels=False)
+        return self._take()
+
+    def update_config(self, partial: dict[str, Any]) -> list[Action]:
+        """Merge ``partial`` into the config and send it as ``session.update``."""
+        self.config = merge_config(self.config, partial)
+        if self.link in ("configuring", "ready"):
+            session = {"type": self.config.get("type", "realtime"), **partial}
+            self._send(ev.SessionUpdate(event_id=self.new_event_id(), session=session))
+        return self._take()
+
+    def tool_finished(self, call_id: str, output: str) -> list[Action]:
+        """Post a call's output; the round asks for its reply once it is complete."""
+        rnd = self.rounds.finished(call_id)
+        if rnd is None:
+            logger.debug("output for call %s ignored: not running", call_id)
+            return []
+        self._create_item({
+            "type": "function_call_output", "id": self.new_item_id(),
+            "call_id": call_id, "output": output,
+        })
+        self._maybe_close(rnd)
+        return self._take()
+
+    def send_now(self, *events: ev.ClientEvent) -> list[Action]:
+        """Send events that are not conversation state (audio, commit...) if connected.
+
+        While disconnected they are dropped: input audio and commits belong to the moment.
+        """
+        if self.link in ("configuring", "ready"):
+            self._out.extend(Send(event) for event in events)
+        return self._take()
+
+    def report_playback(self, item_id: str, played_ms: int) -> None:
+        """How much of an assistant audio item the user has heard (for barge-in)."""
+        self._played = (item_id, max(0, played_ms))
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _interrupt(self, server_cancels: bool) -> None:
+        if not server_cancels:
+            self.gate.cancel()
+        self._out.extend(self.rounds.interrupt())
+        played, self._played = self._played, None
+        if played is None:
+            return
+        # Audio arrives faster than real time, so the item being heard has often been
+        # received in full by now: truncate at what was reported as played (PROTOCOL §6).
+        item_id, played_ms = played
+        if played_ms < self.mirror.received_ms(item_id, self._bytes_per_ms()):
+            self._send(ev.ConversationItemTruncate(
+                event_id=self.new_event_id(), item_id=item_id, audio_end_ms=played_ms
+            ))
+
+    def _bytes_per_ms(self) -> int:
+        for config in (self.server_config, self.config):
+            fmt = ((config.get("audio") or {}).get("output") or {}).get("format")
+            if isinstance(fmt, dict) and isinstance(fmt.get("type"), str):
+                if fmt["type"] in ("audio/pcmu", "audio/pcma"):
+                    return 8  # G.711: 8 kHz, one byte per sample
+                rate = fmt.get("rate", 24000)
+                return max(1, int(rate) * 2 // 1000) if isinstance(rate, int) else 48
+        return 48  # PCM16 at 24 kHz
+
+    def _end(self, reason: str, kind: EndKind, error: ServerError | None = None) -> None:
+        self.link = "closing"
+        self.gate.open = False
+        self._ending = kind
+        self._out.append(EndConnection(reason, kind, error))
+
+    def _create_item(self, item: dict[str, Any]) -> None:
+        self.mirror.record(item)
+        if self.link in ("configuring", "ready"):
+            self._send_item(item)
+
+    def _send_item(self, item: dict[str, Any]) -> None:
+        self.mirror.sent(item["id"])
+        self.gate.item_sent()
+        self._send(ev.ConversationItemCreate(event_id=self.new_event_id(), item=item))
+
+    def _send(self, event: ev.ClientEvent) -> None:
+        self._out.append(Send(event))
+
+    def _take(self) -> list[Action]:
+        if self.link == "ready":
+            if self._roll_due and not self.gate.busy:
+                self._end("planned rollover", "rollover")
+            else:
+                self.gate.pump()
+        out = self._out.copy()
+        self._out.clear()
+        return out
+
+
+def answer_text(response: ev.Response) -> str:
+    """The text that answers a turn: the response's messages (final answers if tagged)."""
+    messages = [item for item in response.output if item.type == "message"]
+    finals = [m for m in messages if m.phase == "final_answer"]
+    return "".join(m.text() for m in (finals or messages))
+
+
+def _failure(response: ev.Response) -> ev.ErrorDetail | None:
+    if response.status != "failed":
+        return None
+    details = response.status_details
+    error = details.get("error") if isinstance(details, dict) else None
+    if isinstance(error, dict):
+        try:
+            return ev.ErrorDetail.model_validate(error)
+        except ValidationError:
+            pass
+    return ev.ErrorDetail(type="server_error", message="the response failed")
