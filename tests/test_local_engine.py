@@ -6,11 +6,15 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from conformance import assert_client_event, assert_server_event
 
 from rtagent.local import Call, Conversation, Engine, RuleBrain, ScriptedBrain, Turn
 from rtagent.local._audio import EnergyVad, silence_pcm16, sine_pcm16
 from rtagent.local._brains import fill_arguments
+from rtagent.local._session_config import check_session_update, default_session, merge_session
+from rtagent.local._usage import UsageMeter, tokens
+from rtagent.local._validate import Invalid
 
 WEATHER = {
     "type": "function",
@@ -382,3 +386,83 @@ def test_rule_brain_text_replies() -> None:
         ]
     )
     assert "21" in str(RuleBrain().reply(outputs).text)
+
+
+# ---- session config (sans-I/O rules of session.update) --------------------------------------
+
+
+def test_merge_session_changes_only_the_fields_sent() -> None:
+    """A nested update changes the fields it names and keeps their siblings."""
+    session = default_session("gpt-realtime", "sess_1", 0)
+    merged = merge_session(session, {"type": "realtime", "audio": {"output": {"speed": 1.2}}})
+    assert merged["audio"]["output"] == {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "voice": "marin",
+        "speed": 1.2,
+    }
+    assert merged["audio"]["input"] == session["audio"]["input"]
+    assert session["audio"]["output"]["speed"] == 1.0  # the current session is not mutated
+
+
+def test_merge_session_replaces_an_object_whose_type_changes() -> None:
+    """A new ``type`` replaces the object, completed with that type's defaults (or none)."""
+    session = default_session("gpt-realtime", "sess_1", 0)
+    update = {
+        "type": "realtime",
+        "audio": {
+            "input": {
+                "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+                "format": {"type": "audio/pcmu"},
+            }
+        },
+    }
+    merged = merge_session(session, update)["audio"]["input"]
+    assert merged["turn_detection"] == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert merged["format"] == {"type": "audio/pcmu"}  # no server_vad or pcm leftovers
+    cleared = merge_session(session, {"audio": {"input": {"turn_detection": None}}})
+    assert cleared["audio"]["input"]["turn_detection"] is None
+
+
+def test_check_session_update_rules() -> None:
+    """The model never changes, the voice only until audio was sent, tracing once set stays."""
+    session = default_session("gpt-realtime", "sess_1", 0)
+    voice = {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
+    check_session_update(session, {"type": "realtime", "model": "gpt-realtime"}, spoke=False)
+    check_session_update(session, voice, spoke=False)
+    check_session_update(session, {"audio": {"output": {"voice": "marin"}}}, spoke=True)
+    check_session_update(session, {"type": "realtime", "tracing": "auto"}, spoke=False)
+    traced = {**session, "tracing": "auto"}
+    check_session_update(traced, {"type": "realtime", "tracing": "auto"}, spoke=False)
+    rejected = [
+        (session, {"model": "gpt-realtime-2"}, False, "invalid_value", "session.model"),
+        (session, voice, True, "cannot_update_voice", "session.audio.output.voice"),
+        (traced, {"tracing": None}, False, "invalid_value", "session.tracing"),
+    ]
+    for current, update, spoke, code, param in rejected:
+        with pytest.raises(Invalid) as info:
+            check_session_update(current, update, spoke=spoke)
+        assert (info.value.code, info.value.param) == (code, param)
+
+
+# ---- usage -----------------------------------------------------------------------------------
+
+
+def test_tokens_count_about_four_characters_each() -> None:
+    """Text tokens round up at four characters each; only empty text is free."""
+    assert [tokens(t) for t in ("", "a", "abcd", "abcde")] == [0, 1, 1, 2]
+
+
+def test_usage_counts_cached_tokens_from_the_second_long_response() -> None:
+    """Input repeated after a 1024-token context is reported as cached, in steps of 64."""
+    meter = UsageMeter()
+    convo = Conversation(items=[], instructions="x" * 4400)  # 1100 tokens
+    first = meter.measure(convo, [], {})
+    second = meter.measure(convo, [], {})
+    assert first["input_token_details"]["cached_tokens"] == 0
+    assert second["input_token_details"]["cached_tokens"] == 1088
+    assert second["input_tokens"] == second["total_tokens"] == 1100

@@ -21,110 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._audio import EnergyVad, bytes_per_ms, decode_samples, synth_speech
-from ._brains import Brain, Conversation, RuleBrain, Turn, message_text
+from ._brains import Brain, Conversation, RuleBrain, Turn
+from ._session_config import DEFAULT_MODEL, check_session_update, default_session, merge_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
+from ._usage import UsageMeter
+from ._usage import tokens as _tokens
 from ._validate import Invalid, check
+from ._wire import Event, Ids, server_event
 
+# DEFAULT_MODEL, Ids and default_session are re-exported for bench/server.py.
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
 
 logger = logging.getLogger(__name__)
 
-Event = dict[str, Any]
-DEFAULT_MODEL = "gpt-realtime"
 _SESSION_MAX_MESSAGE = "Your session hit the maximum duration of 60 minutes."
-
-
-class Ids:
-    """Deterministic id factory shared by every connection of one server."""
-
-    def __init__(self) -> None:
-        self._counters: dict[str, int] = {}
-
-    def new(self, prefix: str) -> str:
-        """Next id for ``prefix``: ``call_1`` style for calls, zero-padded otherwise."""
-        n = self._counters.get(prefix, 0) + 1
-        self._counters[prefix] = n
-        return f"{prefix}_{n}" if prefix == "call" else f"{prefix}_{n:06d}"
-
-
-def _server_vad() -> dict[str, Any]:
-    return {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
-
-
-_TYPED_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
-    "server_vad": _server_vad,
-    "semantic_vad": lambda: {
-        "type": "semantic_vad",
-        "eagerness": "auto",
-        "create_response": True,
-        "interrupt_response": True,
-    },
-    "audio/pcm": lambda: {"type": "audio/pcm", "rate": 24000},
-}
-
-
-def default_session(model: str, session_id: str, expires_at: int) -> dict[str, Any]:
-    """The full default GA session a new connection reports in ``session.created``."""
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": session_id,
-        "model": model,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "expires_at": expires_at,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": _server_vad(),
-            },
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "marin",
-                "speed": 1.0,
-            },
-        },
-        "include": None,
-    }
-
-
-def merge_session(current: Any, update: Any) -> Any:
-    """Deep-merge a session.update into the session: only the fields sent change.
-
-    An object whose ``type`` changes (e.g. server_vad -> semantic_vad) is replaced
-    and completed with that type's defaults.
-    """
-    if not isinstance(update, dict):
-        return copy.deepcopy(update)
-    if not isinstance(current, dict) or update.get("type", current.get("type")) != current.get(
-        "type"
-    ):
-        base = _TYPED_DEFAULTS.get(str(update.get("type")), dict)()
-        return merge_session(base, update) if base else copy.deepcopy(update)
-    merged = dict(current)
-    for key, value in update.items():
-        merged[key] = merge_session(current.get(key), value)
-    return merged
-
-
-def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -224,7 +134,7 @@ class Engine:
         self._runs: list[_Run] = []
         self._default_run: _Run | None = None
         self._spoke = False
-        self._last_input_tokens = 0
+        self._usage_meter = UsageMeter()
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -328,7 +238,7 @@ class Engine:
     # ---- helpers ---------------------------------------------------------------------------
 
     def _event(self, type: str, **fields: Any) -> Event:
-        return {"event_id": self.ids.new("event"), "type": type, **fields}
+        return server_event(self.ids, type, **fields)
 
     def _find(self, item_id: str) -> int:
         for i, item in enumerate(self.items):
@@ -374,27 +284,7 @@ class Engine:
 
     def _on_session_update(self, event: dict[str, Any], eid: str | None) -> list[Event]:
         update = event["session"]
-        if "model" in update and update["model"] != self.session["model"]:
-            raise Invalid(
-                "invalid_value",
-                f"Cannot update a session's model (it is '{self.session['model']}').",
-                "session.model",
-            )
-        voice = update.get("audio", {}).get("output", {}).get("voice")
-        if voice is not None and self._spoke and voice != self.session["audio"]["output"]["voice"]:
-            raise Invalid(
-                "cannot_update_voice",
-                "Cannot update a session's voice after the model has responded with audio.",
-                "session.audio.output.voice",
-            )
-        if (
-            "tracing" in update
-            and self.session.get("tracing") is not None
-            and update["tracing"] != self.session["tracing"]
-        ):
-            raise Invalid(
-                "invalid_value", "Tracing cannot be modified once enabled.", "session.tracing"
-            )
+        check_session_update(self.session, update, spoke=self._spoke)
         self.session = merge_session(self.session, update)
         self._vad.reset()
         return [self._event("session.updated", session=copy.deepcopy(self.session))]
@@ -758,50 +648,7 @@ class Engine:
         }
 
     def _usage(self, run: _Run) -> dict[str, Any]:
-        convo = run.convo
-        text_in = _tokens(convo.instructions) + (
-            _tokens(json.dumps(convo.tools)) if convo.tools else 0
-        )
-        audio_in = 0
-        for item in convo.items:
-            if item.get("type") == "message":
-                text_in += _tokens(message_text(item)) + 4
-                if item.get("id") in self._audio and item.get("role") == "user":
-                    audio_in += len(self._audio[item["id"]]) // 480  # ~10 tokens per second
-            else:
-                text_in += _tokens(json.dumps(item)) + 4
-        cached = (
-            (min(self._last_input_tokens, text_in) // 64) * 64
-            if self._last_input_tokens >= 1024
-            else 0
-        )
-        self._last_input_tokens = text_in + audio_in
-        text_out = sum(
-            _tokens(message_text(i))
-            if i["type"] == "message"
-            else _tokens(i.get("arguments", "")) + 5
-            for i in run.output
-        )
-        audio_out = sum(
-            len(self._audio.get(i["id"], b"")) // 240 for i in run.output
-        )  # ~20 tokens/s
-        return {
-            "total_tokens": text_in + audio_in + text_out + audio_out,
-            "input_tokens": text_in + audio_in,
-            "output_tokens": text_out + audio_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": cached,
-                "cached_tokens_details": {
-                    "text_tokens": cached,
-                    "audio_tokens": 0,
-                    "image_tokens": 0,
-                },
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
+        return self._usage_meter.measure(run.convo, run.output, self._audio)
 
     def _finish(self, run: _Run) -> None:
         run.finished = True

@@ -24,11 +24,13 @@ import anyio.lowlevel
 from .._errors import TransportError
 from .._transport import WebSocket
 from ._brains import Brain, RuleBrain
-from ._engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
+from ._engine import Engine
 from ._faults import Faults, FaultsSpec, faults_for
 from ._http import HttpRequest, HttpResponse, serve
+from ._session_config import DEFAULT_MODEL, default_session, merge_session
 from ._specs import SESSION
 from ._validate import Int, Invalid, Lit, Obj, check
+from ._wire import Ids
 
 __all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
 
