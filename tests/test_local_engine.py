@@ -12,9 +12,17 @@ from conformance import assert_client_event, assert_server_event
 from rtagent.local import Call, Conversation, Engine, RuleBrain, ScriptedBrain, Turn
 from rtagent.local._audio import EnergyVad, silence_pcm16, sine_pcm16
 from rtagent.local._brains import fill_arguments
-from rtagent.local._session_config import check_session_update, default_session, merge_session
+from rtagent.local._conversation_store import ConversationStore
+from rtagent.local._input_audio import InputAudio
+from rtagent.local._session_config import (
+    SessionConfig,
+    check_session_update,
+    default_session,
+    merge_session,
+)
 from rtagent.local._usage import UsageMeter, tokens
 from rtagent.local._validate import Invalid
+from rtagent.local._wire import Ids
 
 WEATHER = {
     "type": "function",
@@ -466,3 +474,111 @@ def test_usage_counts_cached_tokens_from_the_second_long_response() -> None:
     assert first["input_token_details"]["cached_tokens"] == 0
     assert second["input_token_details"]["cached_tokens"] == 1088
     assert second["input_tokens"] == second["total_tokens"] == 1100
+
+
+# ---- conversation store ----------------------------------------------------------------------
+
+
+def text_item(text: str, role: str = "user") -> dict[str, Any]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {"type": "message", "role": role, "content": [{"type": kind, "text": text}]}
+
+
+def test_store_inserts_after_previous_item_or_at_root() -> None:
+    """previous_item_id places the item after that one, "root" first; an unknown id adds nothing."""
+    store = ConversationStore(Ids())
+    first, _ = store.create(text_item("one"), None)
+    last, _ = store.create(text_item("three"), None)
+    middle, (added, done) = store.create(text_item("two"), first["id"])
+    assert (added["previous_item_id"], done["previous_item_id"]) == (first["id"], first["id"])
+    zero, (added, _) = store.create(text_item("zero"), "root")
+    assert added["previous_item_id"] is None
+    assert [i["id"] for i in store.items] == [zero["id"], first["id"], middle["id"], last["id"]]
+    with pytest.raises(Invalid) as info:
+        store.create(text_item("x"), "item_missing")
+    assert info.value.param == "previous_item_id" and len(store.items) == 4
+
+
+def test_store_new_item_ids_skip_ids_clients_chose() -> None:
+    """A generated item id never collides with an id a client already used."""
+    store = ConversationStore(Ids())
+    store.insert({**text_item("mine"), "id": "item_000001"})
+    assert store.new_item_id() == "item_000002"
+
+
+def test_store_truncate_cuts_audio_and_transcript() -> None:
+    """Truncating keeps audio_end_ms of audio and the matching share of the transcript."""
+    store = ConversationStore(Ids())
+    item = {
+        "id": "item_a",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_audio", "transcript": "abcdefghij"}],
+    }
+    store.insert(item)
+    store.keep_audio("item_a", bytes(1000 * 48))  # one second of PCM16 at 24 kHz
+    event = store.truncate("item_a", 0, 500)
+    assert (event["type"], event["audio_end_ms"]) == ("conversation.item.truncated", 500)
+    assert item["content"][0]["transcript"] == "abcde"
+    retrieved = store.retrieve("item_a")["item"]["content"][0]
+    assert len(base64.b64decode(retrieved["audio"])) == 500 * 48
+    with pytest.raises(Invalid) as info:
+        store.truncate("item_a", 0, 501)
+    assert info.value.message == "Audio content of 500ms is already shorter than 501ms."
+
+
+def test_store_delete_forgets_item_and_audio() -> None:
+    """A deleted item and its audio are gone; a second delete names the missing item_id."""
+    store = ConversationStore(Ids())
+    store.insert({**text_item("hi"), "id": "item_a"})
+    store.keep_audio("item_a", b"\x00\x00")
+    assert store.delete("item_a")["item_id"] == "item_a"
+    assert store.items == [] and store.audio == {}
+    with pytest.raises(Invalid) as info:
+        store.delete("item_a")
+    assert info.value.param == "item_id"
+
+
+# ---- input audio -----------------------------------------------------------------------------
+
+
+def audio_parts(turn_detection: dict[str, Any] | None) -> tuple[InputAudio, ConversationStore]:
+    ids = Ids()
+    config = SessionConfig(ids, "gpt-realtime", 0)
+    config.update(
+        {"type": "realtime", "audio": {"input": {"turn_detection": turn_detection}}}, spoke=False
+    )
+    store = ConversationStore(ids)
+    return InputAudio(ids, config, store), store
+
+
+def test_input_commit_needs_100ms_and_never_starts_a_response() -> None:
+    """Commit refuses under 100 ms, then turns the buffer into one user item with its audio."""
+    audio, store = audio_parts(None)
+    assert audio.append(base64.b64encode(sine_pcm16(50)).decode()) == []  # no VAD
+    with pytest.raises(Invalid) as info:
+        audio.commit()
+    assert info.value.code == "input_audio_buffer_commit_empty"
+    audio.append(base64.b64encode(sine_pcm16(80)).decode())
+    events = audio.commit()
+    assert [e["type"] for e in events] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    (item,) = store.items
+    assert len(store.audio[item["id"]]) == 130 * 48
+
+
+def test_input_vad_transitions_name_the_committed_item() -> None:
+    """speech_started announces the id of the user item that speech_stopped commits."""
+    audio, store = audio_parts({"type": "server_vad"})
+    pcm = silence_pcm16(300) + sine_pcm16(400) + silence_pcm16(700)
+    changes = audio.append(base64.b64encode(pcm).decode())
+    assert [c.kind for c in changes] == ["started", "stopped"]
+    started = audio.speech_started(changes[0].ms)
+    stopped, committed, *_ = audio.speech_stopped(changes[1].ms)
+    assert started["item_id"] == stopped["item_id"] == committed["item_id"] == store.items[0]["id"]
+    with pytest.raises(Invalid) as info:
+        audio.append("not base64!")
+    assert info.value.param == "audio"

@@ -10,7 +10,6 @@ single place that knows the protocol rules (PROTOCOL.md); it never awaits.
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
 import json
 import logging
@@ -20,9 +19,11 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._audio import EnergyVad, bytes_per_ms, decode_samples, synth_speech
+from ._audio import synth_speech
 from ._brains import Brain, Conversation, RuleBrain, Turn
-from ._session_config import DEFAULT_MODEL, check_session_update, default_session, merge_session
+from ._conversation_store import ConversationStore, public_item
+from ._input_audio import InputAudio
+from ._session_config import DEFAULT_MODEL, SessionConfig, default_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
 from ._usage import UsageMeter
 from ._usage import tokens as _tokens
@@ -122,15 +123,9 @@ class Engine:
         self.duplicate_call_ids = duplicate_call_ids
         self.auto_response_after_output = auto_response_after_output
         expires_at = int(clock() + session_max_seconds)
-        self.session: dict[str, Any] = default_session(model, self.ids.new("sess"), expires_at)
-        if session_overrides:
-            self.session = merge_session(self.session, session_overrides)
-        self.conversation_id = self.ids.new("conv")
-        self.items: list[dict[str, Any]] = []
-        self._audio: dict[str, bytes | bytearray] = {}  # item id -> audio (retrieve / truncate)
-        self._buffer = bytearray()
-        self._vad = EnergyVad()
-        self._speech_item_id: str | None = None
+        self._config = SessionConfig(self.ids, model, expires_at, session_overrides)
+        self._store = ConversationStore(self.ids)
+        self._input = InputAudio(self.ids, self._config, self._store)
         self._runs: list[_Run] = []
         self._default_run: _Run | None = None
         self._spoke = False
@@ -140,7 +135,7 @@ class Engine:
 
     def start(self) -> list[Event]:
         """Events to send right after the handshake: ``session.created``."""
-        return [self._event("session.created", session=copy.deepcopy(self.session))]
+        return [self._config.created()]
 
     def handle_text(self, text: str | bytes) -> list[Event]:
         """Handle one raw client frame; malformed JSON becomes an ``error`` event."""
@@ -240,113 +235,32 @@ class Engine:
     def _event(self, type: str, **fields: Any) -> Event:
         return server_event(self.ids, type, **fields)
 
-    def _find(self, item_id: str) -> int:
-        for i, item in enumerate(self.items):
-            if item.get("id") == item_id:
-                return i
-        return -1
-
-    def _new_item_id(self) -> str:
-        while True:
-            item_id = self.ids.new("item")
-            if self._find(item_id) < 0:
-                return item_id
-
-    def _public(self, item: dict[str, Any]) -> dict[str, Any]:
-        """An item as conversation.item.added/done show it: no audio bytes."""
-        shown = copy.deepcopy(item)
-        for part in shown.get("content") or []:
-            part.pop("audio", None)
-        return shown
-
-    def _insert(self, item: dict[str, Any], index: int | None = None) -> list[Event]:
-        """Add an item to the conversation; return its conversation.item.added."""
-        pos = len(self.items) if index is None else index
-        self.items.insert(pos, item)
-        prev = self.items[pos - 1]["id"] if pos > 0 else None
-        return [
-            self._event("conversation.item.added", previous_item_id=prev, item=self._public(item))
-        ]
-
-    def _item_done(self, item: dict[str, Any]) -> Event:
-        pos = self._find(item["id"])
-        prev = self.items[pos - 1]["id"] if pos > 0 else None
-        return self._event("conversation.item.done", previous_item_id=prev, item=self._public(item))
-
-    def _turn_detection(self) -> dict[str, Any] | None:
-        td = self.session["audio"]["input"].get("turn_detection")
-        return td if isinstance(td, dict) else None
-
-    def _input_format(self) -> str:
-        return str(self.session["audio"]["input"].get("format", {}).get("type", "audio/pcm"))
-
     # ---- session ---------------------------------------------------------------------------
 
+    @property
+    def session(self) -> dict[str, Any]:
+        """The effective session config."""
+        return self._config.session
+
     def _on_session_update(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        update = event["session"]
-        check_session_update(self.session, update, spoke=self._spoke)
-        self.session = merge_session(self.session, update)
-        self._vad.reset()
-        return [self._event("session.updated", session=copy.deepcopy(self.session))]
+        updated = self._config.update(event["session"], spoke=self._spoke)
+        self._input.reset_vad()
+        return [updated]
 
     # ---- conversation items ----------------------------------------------------------------
 
-    def _normalise_item(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
-        """Validate semantics of a client item and give it the server-side shape."""
-        item = copy.deepcopy(raw)
-        if item["type"] == "message" and item["role"] == "assistant":
-            for i, part in enumerate(item["content"]):
-                if part.get("type") == "output_audio":
-                    raise Invalid(
-                        "invalid_value",
-                        "Assistant messages with output_audio content cannot be created; "
-                        "use output_text.",
-                        f"{path}.content[{i}].type",
-                    )
-        if "id" in item and self._find(item["id"]) >= 0:
-            raise Invalid(
-                "invalid_value", f"Item with id '{item['id']}' already exists.", f"{path}.id"
-            )
-        item.setdefault("id", self._new_item_id())
-        item["object"] = "realtime.item"
-        item["status"] = "completed"
-        if item["type"] == "function_call":
-            item.setdefault("call_id", self.ids.new("call"))
-        if item["type"] == "message":
-            for part in item["content"]:
-                if part.get("type") == "input_audio":
-                    part.setdefault("transcript", None)
-        return item
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items of the default conversation, in order."""
+        return self._store.items
+
+    @property
+    def conversation_id(self) -> str:
+        """Id of the default conversation (``response.conversation_id``)."""
+        return self._store.id
 
     def _on_conversation_item_create(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        prev = event.get("previous_item_id")
-        index: int | None = None
-        if prev == "root":
-            index = 0
-        elif prev is not None:
-            pos = self._find(prev)
-            if pos < 0:
-                raise Invalid(
-                    "invalid_value",
-                    f"Previous item with id '{prev}' does not exist in the conversation.",
-                    "previous_item_id",
-                )
-            index = pos + 1
-        item = self._normalise_item(event["item"], "item")
-        if item["type"] == "function_call_output" and not any(
-            i.get("type") == "function_call" and i.get("call_id") == item["call_id"]
-            for i in self.items
-        ):
-            raise Invalid(
-                "invalid_value",
-                f"No tool call found for function call output with call_id {item['call_id']}.",
-                "item.call_id",
-            )
-        for part in item.get("content") or []:
-            if part.get("type") == "input_audio" and part.get("audio"):
-                self._audio[item["id"]] = base64.b64decode(part["audio"], validate=False)
-        out = self._insert(item, index)
-        out.append(self._item_done(item))
+        item, out = self._store.create(event["item"], event.get("previous_item_id"))
         if (
             item["type"] == "function_call_output"
             and self.auto_response_after_output
@@ -355,155 +269,41 @@ class Engine:
             out += self._start_response({})
         return out
 
-    def _lookup(self, item_id: str) -> dict[str, Any]:
-        pos = self._find(item_id)
-        if pos < 0:
-            raise Invalid("invalid_value", f"Item with item_id '{item_id}' not found.", "item_id")
-        return self.items[pos]
-
     def _on_conversation_item_retrieve(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = copy.deepcopy(self._lookup(event["item_id"]))
-        audio = self._audio.get(item["id"])
-        for part in item.get("content") or []:
-            if part.get("type") in ("input_audio", "output_audio") and audio is not None:
-                part["audio"] = base64.b64encode(audio).decode("ascii")
-        return [self._event("conversation.item.retrieved", item=item)]
+        return [self._store.retrieve(event["item_id"])]
 
     def _on_conversation_item_delete(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = self._lookup(event["item_id"])
-        self.items.remove(item)
-        self._audio.pop(item["id"], None)
-        return [self._event("conversation.item.deleted", item_id=item["id"])]
+        return [self._store.delete(event["item_id"])]
 
     def _on_conversation_item_truncate(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = self._lookup(event["item_id"])
-        index, end_ms = event["content_index"], event["audio_end_ms"]
-        if item.get("type") != "message" or item.get("role") != "assistant":
-            raise Invalid(
-                "invalid_value", "Only assistant message items can be truncated.", "item_id"
-            )
-        content = item.get("content") or []
-        if index >= len(content) or content[index].get("type") != "output_audio":
-            raise Invalid(
-                "invalid_value", "The content part has no audio to truncate.", "content_index"
-            )
-        audio = self._audio.get(item["id"], b"")
-        duration_ms = len(audio) // bytes_per_ms("audio/pcm")  # synthetic output is PCM16
-        if end_ms > duration_ms:
-            raise Invalid(
-                "invalid_value",
-                f"Audio content of {duration_ms}ms is already shorter than {end_ms}ms.",
-                "audio_end_ms",
-            )
-        keep = end_ms * bytes_per_ms("audio/pcm")
-        transcript = str(content[index].get("transcript") or "")
-        if duration_ms:
-            content[index]["transcript"] = transcript[: len(transcript) * end_ms // duration_ms]
-        self._audio[item["id"]] = audio[:keep]
-        return [
-            self._event(
-                "conversation.item.truncated",
-                item_id=item["id"],
-                content_index=index,
-                audio_end_ms=end_ms,
-            )
-        ]
+        truncated = self._store.truncate(
+            event["item_id"], event["content_index"], event["audio_end_ms"]
+        )
+        return [truncated]
 
     # ---- input audio -----------------------------------------------------------------------
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        try:
-            data = base64.b64decode(event["audio"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Invalid(
-                "invalid_value", "Invalid 'audio': expected base64-encoded audio bytes.", "audio"
-            ) from exc
-        self._buffer += data
-        td = self._turn_detection()
-        if td is None:
-            return []
-        fmt = self._input_format()
-        self._vad.threshold = float(td.get("threshold", 0.5))
-        self._vad.prefix_padding_ms = int(td.get("prefix_padding_ms", 300))
-        eagerness = {"low": 800, "high": 250}.get(str(td.get("eagerness")), 500)
-        self._vad.silence_duration_ms = int(td.get("silence_duration_ms", eagerness))
-        rate = 24000 if fmt == "audio/pcm" else 8000
+        changes = self._input.append(event["audio"])
+        td = self._config.turn_detection() or {}
         out: list[Event] = []
-        for change in self._vad.feed(decode_samples(data, fmt), rate):
+        for change in changes:
             if change.kind == "started":
-                self._speech_item_id = self._new_item_id()
                 # input_audio_buffer.speech_started: the barge-in signal.
-                out.append(
-                    self._event(
-                        "input_audio_buffer.speech_started",
-                        audio_start_ms=change.ms,
-                        item_id=self._speech_item_id,
-                    )
-                )
+                out.append(self._input.speech_started(change.ms))
                 if td.get("interrupt_response", True) and self._default_run is not None:
                     out += self._cancel(self._default_run, "turn_detected")
             else:
-                item_id = self._speech_item_id or self._new_item_id()
-                out.append(
-                    self._event(
-                        "input_audio_buffer.speech_stopped", audio_end_ms=change.ms, item_id=item_id
-                    )
-                )
-                out += self._commit(item_id)
+                out += self._input.speech_stopped(change.ms)
                 if td.get("create_response", True) and self._default_run is None:
                     out += self._start_response({})
         return out
 
-    def _commit(self, item_id: str) -> list[Event]:
-        audio = bytes(self._buffer)
-        self._buffer.clear()
-        self._speech_item_id = None
-        prev = self.items[-1]["id"] if self.items else None
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "completed",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        self._audio[item_id] = audio
-        out = [self._event("input_audio_buffer.committed", previous_item_id=prev, item_id=item_id)]
-        out += self._insert(item)
-        out.append(self._item_done(item))
-        transcription = self.session["audio"]["input"].get("transcription")
-        if transcription:
-            seconds = len(audio) / (bytes_per_ms(self._input_format()) * 1000)
-            out.append(
-                self._event(
-                    "conversation.item.input_audio_transcription.completed",
-                    item_id=item_id,
-                    content_index=0,
-                    transcript=f"(speech, {seconds:.1f} s)",
-                    usage={"type": "duration", "seconds": round(seconds, 3)},
-                )
-            )
-        return out
-
     def _on_input_audio_buffer_commit(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        ms = len(self._buffer) / bytes_per_ms(self._input_format())
-        if ms < 100:
-            return [
-                self.error(
-                    "input_audio_buffer_commit_empty",
-                    "Error committing input audio buffer: buffer too small. Expected at least "
-                    f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
-                    event_id=eid,
-                )
-            ]
-        self._vad.reset()
-        return self._commit(self._speech_item_id or self._new_item_id())
+        return self._input.commit()
 
     def _on_input_audio_buffer_clear(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        self._buffer.clear()
-        self._vad.reset()
-        self._speech_item_id = None
-        return [self._event("input_audio_buffer.cleared")]
+        return [self._input.clear()]
 
     def _on_output_audio_buffer_clear(self, event: dict[str, Any], eid: str | None) -> list[Event]:
         raise Invalid(
@@ -549,23 +349,8 @@ class Engine:
 
     def _context(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if "input" not in params:
-            return copy.deepcopy(self.items)
-        context = []
-        for i, raw in enumerate(params["input"]):
-            if raw["type"] == "item_reference":
-                pos = self._find(raw["id"])
-                if pos < 0:
-                    raise Invalid(
-                        "invalid_value",
-                        f"Item with id '{raw['id']}' not found.",
-                        f"response.input[{i}].id",
-                    )
-                context.append(copy.deepcopy(self.items[pos]))
-            else:
-                item = copy.deepcopy(raw)
-                item.setdefault("id", self._new_item_id())
-                context.append(item)
-        return context
+            return self._store.snapshot()
+        return self._store.resolve_input(params["input"])
 
     def _start_response(self, params: dict[str, Any]) -> list[Event]:
         """Start a response; returns its first events, sent at once like the real server.
@@ -573,7 +358,7 @@ class Engine:
         ``response.created`` goes out before any event caused by a later client event,
         so a client can rely on it to know a response started; the rest streams lazily.
         """
-        session = self.session
+        session = self._config.session
         in_conversation = params.get("conversation", "auto") == "auto"
         convo = Conversation(
             items=self._context(params),
@@ -638,8 +423,8 @@ class Engine:
             "id": run.id,
             "status": status,
             "status_details": details,
-            "output": [self._public(i) for i in run.output] if status != "in_progress" else [],
-            "conversation_id": self.conversation_id if run.in_conversation else None,
+            "output": [public_item(i) for i in run.output] if status != "in_progress" else [],
+            "conversation_id": self._store.id if run.in_conversation else None,
             "output_modalities": run.modalities,
             "max_output_tokens": run.max_output_tokens,
             "audio": {"output": {"format": run.audio_format, "voice": run.voice}},
@@ -648,7 +433,7 @@ class Engine:
         }
 
     def _usage(self, run: _Run) -> dict[str, Any]:
-        return self._usage_meter.measure(run.convo, run.output, self._audio)
+        return self._usage_meter.measure(run.convo, run.output, self._store.audio)
 
     def _finish(self, run: _Run) -> None:
         run.finished = True
@@ -711,10 +496,10 @@ class Engine:
             "response.output_item.added",
             response_id=run.id,
             output_index=run.current.output_index,
-            item=self._public(item),
+            item=public_item(item),
         )
         if run.in_conversation:
-            yield from self._insert(item)
+            yield from self._store.insert(item)
 
     def _close_item(self, run: _Run, status: str) -> list[Event]:
         cur = run.current
@@ -726,16 +511,16 @@ class Engine:
                 "response.output_item.done",
                 response_id=run.id,
                 output_index=cur.output_index,
-                item=self._public(cur.item),
+                item=public_item(cur.item),
             )
         ]
-        if run.in_conversation and self._find(cur.item["id"]) >= 0:
-            out.append(self._item_done(cur.item))
+        if run.in_conversation and self._store.find(cur.item["id"]) >= 0:
+            out.append(self._store.done(cur.item))
         return out
 
     def _stream_message(self, run: _Run, text: str, incomplete: bool) -> Iterator[Event]:
         audio = run.modalities == ["audio"]
-        item_id = self._new_item_id()
+        item_id = self._store.new_item_id()
         item: dict[str, Any] = {
             "id": item_id,
             "object": "realtime.item",
@@ -769,10 +554,10 @@ class Engine:
                 yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
                 pcm = synth_speech(delta)
                 self._spoke = True
-                if item_id not in self._audio:
+                if item_id not in self._store.audio:
                     # Shared with the streaming buffer (no copy per chunk); a truncate
                     # replaces the entry, so later chunks no longer count.
-                    self._audio[item_id] = cur.audio
+                    self._store.keep_audio(item_id, cur.audio)
                 for start in range(0, len(pcm), chunk_bytes):
                     piece = pcm[start : start + chunk_bytes]
                     cur.audio += piece
@@ -812,7 +597,7 @@ class Engine:
         return out + self._close_item(run, status)
 
     def _stream_call(self, run: _Run, name: str, call_id: str, args: str) -> Iterator[Event]:
-        item_id = self._new_item_id()
+        item_id = self._store.new_item_id()
         item = {
             "id": item_id,
             "object": "realtime.item",

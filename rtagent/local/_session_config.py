@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ._validate import Invalid
+from ._wire import Event, Ids, server_event
 
 __all__ = [
     "DEFAULT_MODEL",
+    "SessionConfig",
     "check_session_update",
     "default_session",
     "merge_session",
@@ -133,3 +135,55 @@ def check_session_update(session: dict[str, Any], update: dict[str, Any], *, spo
         raise Invalid(
             "invalid_value", "Tracing cannot be modified once enabled.", "session.tracing"
         )
+
+
+class SessionConfig:
+    """The effective session of one connection, and the events that report it.
+
+    Args:
+        ids: id factory (the session id and event ids).
+        model: the ``model`` query parameter.
+        expires_at: the session's end, in Unix seconds.
+        overrides: initial session fields (from an ephemeral client secret).
+    """
+
+    def __init__(
+        self,
+        ids: Ids,
+        model: str,
+        expires_at: int,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self._ids = ids
+        self.session: dict[str, Any] = default_session(model, ids.new("sess"), expires_at)
+        if overrides:
+            self.session = merge_session(self.session, overrides)
+
+    def created(self) -> Event:
+        """``session.created``: the full effective session."""
+        return server_event(self._ids, "session.created", session=copy.deepcopy(self.session))
+
+    def update(self, update: dict[str, Any], *, spoke: bool) -> Event:
+        """Apply a ``session.update``; return ``session.updated``.
+
+        Raises:
+            Invalid: see :func:`check_session_update`; the session is unchanged.
+        """
+        check_session_update(self.session, update, spoke=spoke)
+        self.session = merge_session(self.session, update)
+        return server_event(self._ids, "session.updated", session=copy.deepcopy(self.session))
+
+    # ---- what the other parts read ---------------------------------------------------------
+
+    def turn_detection(self) -> dict[str, Any] | None:
+        """``audio.input.turn_detection``, or None when VAD is off."""
+        td = self.session["audio"]["input"].get("turn_detection")
+        return td if isinstance(td, dict) else None
+
+    def input_format(self) -> str:
+        """The ``type`` of ``audio.input.format`` (``audio/pcm``, ``audio/pcmu``, ``audio/pcma``)."""
+        return str(self.session["audio"]["input"].get("format", {}).get("type", "audio/pcm"))
+
+    def transcribes_input(self) -> bool:
+        """Whether input audio transcription is on."""
+        return bool(self.session["audio"]["input"].get("transcription"))
