@@ -14,12 +14,14 @@ from rtagent.local._audio import EnergyVad, silence_pcm16, sine_pcm16
 from rtagent.local._brains import fill_arguments
 from rtagent.local._conversation_store import ConversationStore
 from rtagent.local._input_audio import InputAudio
+from rtagent.local._responses import Responses
 from rtagent.local._session_config import (
     SessionConfig,
     check_session_update,
     default_session,
     merge_session,
 )
+from rtagent.local._specs import CLIENT_EVENT_TYPES
 from rtagent.local._usage import UsageMeter, tokens
 from rtagent.local._validate import Invalid
 from rtagent.local._wire import Ids
@@ -582,3 +584,97 @@ def test_input_vad_transitions_name_the_committed_item() -> None:
     with pytest.raises(Invalid) as info:
         audio.append("not base64!")
     assert info.value.param == "audio"
+
+
+# ---- responses -------------------------------------------------------------------------------
+
+
+def responses_with(*turns: Turn) -> Responses:
+    ids = Ids()
+    config = SessionConfig(ids, "gpt-realtime", 0)
+    config.update({"type": "realtime", "output_modalities": ["text"]}, spoke=False)
+    return Responses(ids, config, ConversationStore(ids), ScriptedBrain(turns))
+
+
+def test_responses_one_writes_to_the_conversation_others_run_out_of_band() -> None:
+    """A second default response is refused while one runs; out-of-band ones interleave."""
+    responses = responses_with(Turn(text="first answer"), Turn(text="side answer"))
+    created, limits = responses.create({})
+    assert (created["type"], limits["type"]) == ("response.created", "rate_limits.updated")
+    with pytest.raises(Invalid) as info:
+        responses.create({})
+    assert info.value.code == "conversation_already_has_active_response"
+    assert created["response"]["id"] in info.value.message
+    side, _ = responses.create({"conversation": "none"})
+    first_two = [responses.next_event(), responses.next_event()]
+    assert [e["response_id"] for e in first_two if e] == [
+        created["response"]["id"],
+        side["response"]["id"],
+    ]
+    while (event := responses.next_event()) is not None:
+        last = event
+    assert last["type"] == "response.done" and not responses.has_active
+
+
+def test_cancel_closes_the_open_item_as_incomplete() -> None:
+    """Cancelling mid-message ends the open item incomplete, then response.done cancelled."""
+    responses = responses_with(Turn(text="a reply long enough to be cut in the middle"))
+    responses.create({})
+    while (event := responses.next_event()) is not None:
+        if event["type"] == "response.output_text.delta":
+            break
+    events = responses.cancel(None)
+    assert [e["type"] for e in events] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
+        "response.done",
+    ]
+    assert events[2]["item"]["status"] == "incomplete"
+    assert events[-1]["response"]["status_details"] == {
+        "type": "cancelled",
+        "reason": "client_cancelled",
+    }
+    assert responses.next_event() is None and responses.interrupt() == []
+    with pytest.raises(Invalid) as info:
+        responses.cancel(None)
+    assert info.value.code == "response_cancel_not_active"
+
+
+# ---- the engine's dispatch table -------------------------------------------------------------
+
+
+def test_dispatch_table_routes_exactly_the_ga_client_events() -> None:
+    """Every GA client event type has one handler, in the order errors list them."""
+    assert tuple(Engine.HANDLERS) == CLIENT_EVENT_TYPES
+    assert sorted(Engine.HANDLERS) == [
+        "conversation.item.create",
+        "conversation.item.delete",
+        "conversation.item.retrieve",
+        "conversation.item.truncate",
+        "input_audio_buffer.append",
+        "input_audio_buffer.clear",
+        "input_audio_buffer.commit",
+        "output_audio_buffer.clear",
+        "response.cancel",
+        "response.create",
+        "session.update",
+    ]
+
+
+def test_dispatch_rejects_types_it_has_no_handler_for() -> None:
+    """Beta names, server events and engine method names are invalid_value errors on 'type'."""
+    engine = Engine()
+    engine.start()
+    for kind in ("transcription_session.update", "response.done", "start", "__init__", "_on_x"):
+        (event,) = engine.handle({"type": kind, "event_id": "evt_9"})
+        assert_server_event(event)
+        error = event["error"]
+        assert (error["code"], error["param"], error["event_id"]) == (
+            "invalid_value",
+            "type",
+            "evt_9",
+        )
+        assert error["message"].startswith(f"Invalid value: '{kind}'. Supported values are: ")
+    assert engine.items == [] and engine.next_event() is None
