@@ -10,6 +10,13 @@ import pytest
 from conformance import assert_client_event, assert_server_event
 
 from rtagent.local import Call, Conversation, Engine, RuleBrain, ScriptedBrain, Turn
+from rtagent.local._api_error import (
+    SESSION_EXPIRED,
+    ApiError,
+    incorrect_api_key,
+    injected_error_body,
+    invalid_url,
+)
 from rtagent.local._audio import EnergyVad, silence_pcm16, sine_pcm16
 from rtagent.local._brains import fill_arguments
 from rtagent.local._conversation_store import ConversationStore
@@ -678,3 +685,61 @@ def test_dispatch_rejects_types_it_has_no_handler_for() -> None:
         )
         assert error["message"].startswith(f"Invalid value: '{kind}'. Supported values are: ")
     assert engine.items == [] and engine.next_event() is None
+
+
+# ---- the error builder -----------------------------------------------------------------------
+
+
+def test_api_error_renders_the_event_and_http_bodies() -> None:
+    """One error renders as the error event and as both HTTP bodies, with the same fields."""
+    error = ApiError("invalid_value", "Bad.", "session.model")
+    event = error.event(Ids(), "evt_1")
+    assert_server_event(event)
+    assert event == {
+        "event_id": "event_000001",
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "code": "invalid_value",
+            "message": "Bad.",
+            "param": "session.model",
+            "event_id": "evt_1",
+        },
+    }
+    assert error.http_body() == (
+        b'{"error": {"message": "Bad.", "type": "invalid_request_error", '
+        b'"param": "session.model", "code": "invalid_value"}}'
+    )
+    assert error.transport_body() == (
+        b'{"error": {"type": "invalid_request_error", "code": "invalid_value", '
+        b'"message": "Bad.", "param": "session.model"}}'
+    )
+    assert ApiError.from_invalid(Invalid("invalid_value", "Bad.", "session.model")) == error
+
+
+def test_injected_error_body_completes_a_fault_with_server_error_defaults() -> None:
+    """A fault's error fields override server_error defaults; extra fields are kept."""
+    assert injected_error_body({"message": "boom", "extra": 1}) == {
+        "type": "server_error",
+        "code": None,
+        "message": "boom",
+        "param": None,
+        "event_id": None,
+        "extra": 1,
+    }
+
+
+def test_connection_errors_keep_the_real_texts() -> None:
+    """Session expiry and API-key errors carry the texts the real API sends."""
+    assert SESSION_EXPIRED.body() == {
+        "type": "invalid_request_error",
+        "code": "session_expired",
+        "message": "Your session hit the maximum duration of 60 minutes.",
+        "param": None,
+        "event_id": None,
+    }
+    assert incorrect_api_key("sk-abcdefghijklmnop").message.startswith(
+        "Incorrect API key provided: sk-ab****mnop. You can find your API key at "
+    )
+    assert "sho****." in incorrect_api_key("short").message
+    assert invalid_url("GET", "/v1/nope") == ApiError(None, "Invalid URL (GET /v1/nope)")

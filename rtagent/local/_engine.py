@@ -11,7 +11,8 @@ type to one handler, and each handler asks the part that owns the state:
 - :class:`~._session_config.SessionConfig`: the session and ``session.update`` rules;
 - :class:`~._conversation_store.ConversationStore`: items, their audio, item ids;
 - :class:`~._input_audio.InputAudio`: the input buffer, VAD, commit;
-- :class:`~._responses.Responses`: responses in flight and their event streams.
+- :class:`~._responses.Responses`: responses in flight and their event streams;
+- :class:`~._api_error.ApiError`: the ``error`` event for a broken rule.
 
 The rules that span parts (a VAD stop commits and may start a response, speech
 interrupts the active one) live here.
@@ -25,6 +26,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from ._api_error import SESSION_EXPIRED, ApiError, injected_error_body
 from ._brains import Brain, RuleBrain
 from ._conversation_store import ConversationStore
 from ._input_audio import InputAudio
@@ -37,7 +39,6 @@ from ._wire import Event, Ids, server_event
 # DEFAULT_MODEL, Ids and default_session are re-exported for bench/server.py.
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
 
-_SESSION_MAX_MESSAGE = "Your session hit the maximum duration of 60 minutes."
 _Handler = Callable[["Engine", dict[str, Any]], list[Event]]
 
 
@@ -159,7 +160,7 @@ class Engine:
             check(EVENT_SPECS[kind], event)
             return handler(self, event)
         except Invalid as exc:
-            return [self.error(exc.code, exc.message, param=exc.param, event_id=eid)]
+            return [ApiError.from_invalid(exc).event(self.ids, eid)]
 
     def next_event(self) -> Event | None:
         """The next streamed response event (round-robin over active responses), or None."""
@@ -175,30 +176,15 @@ class Engine:
         event_id: str | None = None,
     ) -> Event:
         """An ``error`` server event (the socket stays open)."""
-        body = {
-            "type": type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": event_id,
-        }
-        return server_event(self.ids, "error", error=body)
+        return ApiError(code, message, param, type).event(self.ids, event_id)
 
     def error_from_body(self, body: dict[str, Any]) -> Event:
         """An ``error`` event from a fault's error body, completed with defaults."""
-        full = {
-            "type": "server_error",
-            "code": None,
-            "message": "Injected error.",
-            "param": None,
-            "event_id": None,
-        }
-        full.update(body)
-        return server_event(self.ids, "error", error=full)
+        return server_event(self.ids, "error", error=injected_error_body(body))
 
     def session_expired(self) -> Event:
         """The error the real server sends when the 60-minute limit is reached."""
-        return self.error("session_expired", _SESSION_MAX_MESSAGE)
+        return SESSION_EXPIRED.event(self.ids)
 
     # ---- handlers: one per GA client event (see HANDLERS) ----------------------------------
 

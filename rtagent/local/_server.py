@@ -23,6 +23,15 @@ import anyio.lowlevel
 
 from .._errors import TransportError
 from .._transport import WebSocket
+from ._api_error import (
+    BETA_API_SHAPE_DISABLED,
+    INVALID_JSON_BODY,
+    MISSING_API_KEY,
+    MISSING_MODEL,
+    ApiError,
+    incorrect_api_key,
+    invalid_url,
+)
 from ._brains import Brain, RuleBrain
 from ._engine import Engine
 from ._faults import Faults, FaultsSpec, faults_for
@@ -38,9 +47,6 @@ logger = logging.getLogger(__name__)
 
 REALTIME_PATH = "/v1/realtime"
 CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
-_BETA_MESSAGE = (
-    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
-)
 
 _CLIENT_SECRET_BODY = Obj(
     {
@@ -92,17 +98,6 @@ class ConnectionRecord:
 class _Close:
     code: int
     reason: str
-
-
-def _error_body(message: str, code: str | None, param: str | None = None) -> bytes:
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-    }
-    return json.dumps(body).encode()
-
-
-def _mask(key: str) -> str:
-    return key[:5] + "*" * 4 + key[-4:] if len(key) > 12 else key[:3] + "****"
 
 
 class LocalRealtimeServer:
@@ -226,40 +221,25 @@ class LocalRealtimeServer:
             return None
         if allow_ephemeral and key in self._secrets and self._secrets[key][0] > time.time():
             return None
-        if not key:
-            message = (
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-        else:
-            message = f"Incorrect API key provided: {_mask(key)}. You can find your API key at https://platform.openai.com/account/api-keys."
-        return HttpResponse(401, _error_body(message, "invalid_api_key"))
+        error = incorrect_api_key(key) if key else MISSING_API_KEY
+        return HttpResponse(401, error.http_body())
 
     def _process_request(self, request: HttpRequest) -> HttpResponse | None:
         split = urlsplit(request.path)
         if split.path.rstrip("/") != REALTIME_PATH:
-            return HttpResponse(
-                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
-            )
+            return HttpResponse(404, invalid_url(request.method, split.path).http_body())
         denied = self._auth_error(request.headers, allow_ephemeral=True)
         if denied is not None:
             return denied
         query = dict(parse_qsl(split.query))
         if not query.get("model") and not query.get("call_id"):
-            return HttpResponse(
-                400,
-                _error_body(
-                    "Missing required parameter: 'model'.", "missing_required_parameter", "model"
-                ),
-            )
+            return HttpResponse(400, MISSING_MODEL.http_body())
         return None
 
     async def _http(self, request: HttpRequest) -> HttpResponse:
         split = urlsplit(request.path)
         if request.method != "POST" or split.path.rstrip("/") != CLIENT_SECRETS_PATH:
-            return HttpResponse(
-                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
-            )
+            return HttpResponse(404, invalid_url(request.method, split.path).http_body())
         denied = self._auth_error(request.headers, allow_ephemeral=False)
         if denied is not None:
             return denied
@@ -267,12 +247,9 @@ class LocalRealtimeServer:
             body = json.loads(request.body or b"{}")
             check(_CLIENT_SECRET_BODY, body)
         except ValueError:
-            return HttpResponse(
-                400,
-                _error_body("We could not parse the JSON body of your request.", "invalid_json"),
-            )
+            return HttpResponse(400, INVALID_JSON_BODY.http_body())
         except Invalid as exc:
-            return HttpResponse(400, _error_body(exc.message, exc.code, exc.param))
+            return HttpResponse(400, ApiError.from_invalid(exc).http_body())
         seconds = body.get("expires_after", {}).get("seconds", 600)
         expires_at = int(time.time() + seconds)
         overrides = body.get("session") or {"type": "realtime"}
@@ -331,16 +308,11 @@ class LocalRealtimeServer:
 
     async def _reject_beta(self, ws: WebSocket, record: ConnectionRecord) -> None:
         """The beta dialect is shut down: an error event, then close 4000."""
+        # Built by hand, not by server_event: this frame has always put "type" first.
         event = {
             "type": "error",
             "event_id": self.ids.new("event"),
-            "error": {
-                "type": "invalid_request_error",
-                "code": "beta_api_shape_disabled",
-                "message": _BETA_MESSAGE,
-                "param": None,
-                "event_id": None,
-            },
+            "error": BETA_API_SHAPE_DISABLED.body(),
         }
         await ws.send(json.dumps(event))
         record.sent.append(event)
