@@ -1,4 +1,8 @@
-"""Sans-I/O tests of the local server's engine, brains, validation and VAD."""
+"""Sans-I/O tests of the local server's engine and its parts, brains, validation and VAD.
+
+The parts (session config, conversation store, input audio, responses, usage, the
+error builder and the engine's dispatch table) are also tested on their own.
+"""
 
 from __future__ import annotations
 
