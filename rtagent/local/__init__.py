@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from ._audio import silence_pcm16, sine_pcm16
 from ._brains import Brain, Call, Conversation, RuleBrain, ScriptedBrain, Turn
+from ._connection import ConnectionRecord
 from ._engine import Engine
 from ._faults import Faults
-from ._server import ConnectionRecord, LocalRealtimeServer, run_server
+from ._server import LocalRealtimeServer, run_server
 
 __all__ = [
     "Brain",

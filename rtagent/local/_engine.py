@@ -3,176 +3,43 @@
 Feed it client events (:meth:`Engine.handle_text` / :meth:`Engine.handle`) and
 send what it returns; then drain streamed response events one at a time with
 :meth:`Engine.next_event`, so the I/O layer can pace them and a
-``response.cancel`` or a VAD barge-in can land mid-response. This module is the
-single place that knows the protocol rules (PROTOCOL.md); it never awaits.
+``response.cancel`` or a VAD barge-in can land mid-response. It never awaits.
+
+The engine is a coordinator: :attr:`Engine.HANDLERS` routes each GA client event
+type to one handler, and each handler asks the part that owns the state:
+
+- :class:`~._session_config.SessionConfig`: the session and ``session.update`` rules;
+- :class:`~._conversation_store.ConversationStore`: items, their audio, item ids;
+- :class:`~._input_audio.InputAudio`: the input buffer, VAD, commit;
+- :class:`~._responses.Responses`: responses in flight and their event streams;
+- :class:`~._api_error.ApiError`: the ``error`` event for a broken rule.
+
+The rules that span parts (a VAD stop commits and may start a response, speech
+interrupts the active one) live here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import copy
 import json
-import logging
-import math
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from ._audio import EnergyVad, bytes_per_ms, decode_samples, synth_speech
-from ._brains import Brain, Conversation, RuleBrain, Turn, message_text
+from ._api_error import SESSION_EXPIRED, ApiError, injected_error_body
+from ._brains import Brain, RuleBrain
+from ._conversation_store import ConversationStore
+from ._input_audio import InputAudio
+from ._responses import Responses
+from ._session_config import DEFAULT_MODEL, SessionConfig, default_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
 from ._validate import Invalid, check
+from ._wire import Event, Ids, server_event
 
+# DEFAULT_MODEL, Ids and default_session are re-exported for bench/server.py.
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
 
-logger = logging.getLogger(__name__)
-
-Event = dict[str, Any]
-DEFAULT_MODEL = "gpt-realtime"
-_SESSION_MAX_MESSAGE = "Your session hit the maximum duration of 60 minutes."
-
-
-class Ids:
-    """Deterministic id factory shared by every connection of one server."""
-
-    def __init__(self) -> None:
-        self._counters: dict[str, int] = {}
-
-    def new(self, prefix: str) -> str:
-        """Next id for ``prefix``: ``call_1`` style for calls, zero-padded otherwise."""
-        n = self._counters.get(prefix, 0) + 1
-        self._counters[prefix] = n
-        return f"{prefix}_{n}" if prefix == "call" else f"{prefix}_{n:06d}"
-
-
-def _server_vad() -> dict[str, Any]:
-    return {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
-
-
-_TYPED_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
-    "server_vad": _server_vad,
-    "semantic_vad": lambda: {
-        "type": "semantic_vad",
-        "eagerness": "auto",
-        "create_response": True,
-        "interrupt_response": True,
-    },
-    "audio/pcm": lambda: {"type": "audio/pcm", "rate": 24000},
-}
-
-
-def default_session(model: str, session_id: str, expires_at: int) -> dict[str, Any]:
-    """The full default GA session a new connection reports in ``session.created``."""
-    return {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": session_id,
-        "model": model,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "expires_at": expires_at,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": _server_vad(),
-            },
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "marin",
-                "speed": 1.0,
-            },
-        },
-        "include": None,
-    }
-
-
-def merge_session(current: Any, update: Any) -> Any:
-    """Deep-merge a session.update into the session: only the fields sent change.
-
-    An object whose ``type`` changes (e.g. server_vad -> semantic_vad) is replaced
-    and completed with that type's defaults.
-    """
-    if not isinstance(update, dict):
-        return copy.deepcopy(update)
-    if not isinstance(current, dict) or update.get("type", current.get("type")) != current.get(
-        "type"
-    ):
-        base = _TYPED_DEFAULTS.get(str(update.get("type")), dict)()
-        return merge_session(base, update) if base else copy.deepcopy(update)
-    merged = dict(current)
-    for key, value in update.items():
-        merged[key] = merge_session(current.get(key), value)
-    return merged
-
-
-def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4)) if text else 0
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    """Split text into deltas of about ``size`` characters, on word boundaries."""
-    out: list[str] = []
-    current = ""
-    for word in text.split(" "):
-        piece = word if not current and not out else " " + word
-        if current and len(current) + len(piece) > size:
-            out.append(current)
-            current = piece
-        else:
-            current += piece
-    if current or not out:
-        out.append(current)
-    return out
-
-
-@dataclass
-class _Open:
-    """The output item of a response that is still streaming (closed on cancel)."""
-
-    item: dict[str, Any]
-    output_index: int
-    part_added: bool = False
-    text: str = ""
-    audio: bytearray = field(default_factory=bytearray)
-    arguments: str = ""
-
-
-@dataclass
-class _Run:
-    """One response in flight."""
-
-    id: str
-    in_conversation: bool
-    modalities: list[str]
-    max_output_tokens: int | str
-    voice: str
-    audio_format: dict[str, Any]
-    metadata: dict[str, str] | None
-    convo: Conversation
-    turn: Turn
-    output: list[dict[str, Any]] = field(default_factory=list)
-    current: _Open | None = None
-    stream: Generator[Event, None, None] | None = None
-    started: bool = False
-    finished: bool = False
+_Handler = Callable[["Engine", dict[str, Any]], list[Event]]
 
 
 class Engine:
@@ -191,6 +58,9 @@ class Engine:
         clock: wall clock (seconds), for ``expires_at``.
     """
 
+    HANDLERS: ClassVar[Mapping[str, _Handler]]
+    """Client event type -> handler; every GA client event, and nothing else."""
+
     def __init__(
         self,
         brain: Brain | None = None,
@@ -208,29 +78,46 @@ class Engine:
         self.brain: Brain = brain if brain is not None else RuleBrain()
         self.ids = ids or Ids()
         self.connection_index = connection_index
-        self.audio_chunk_ms = max(1, audio_chunk_ms)
-        self.duplicate_call_ids = duplicate_call_ids
-        self.auto_response_after_output = auto_response_after_output
+        self._auto_response_after_output = auto_response_after_output
         expires_at = int(clock() + session_max_seconds)
-        self.session: dict[str, Any] = default_session(model, self.ids.new("sess"), expires_at)
-        if session_overrides:
-            self.session = merge_session(self.session, session_overrides)
-        self.conversation_id = self.ids.new("conv")
-        self.items: list[dict[str, Any]] = []
-        self._audio: dict[str, bytes | bytearray] = {}  # item id -> audio (retrieve / truncate)
-        self._buffer = bytearray()
-        self._vad = EnergyVad()
-        self._speech_item_id: str | None = None
-        self._runs: list[_Run] = []
-        self._default_run: _Run | None = None
-        self._spoke = False
-        self._last_input_tokens = 0
+        self._config = SessionConfig(self.ids, model, expires_at, session_overrides)
+        self._store = ConversationStore(self.ids)
+        self._input = InputAudio(self.ids, self._config, self._store)
+        self._responses = Responses(
+            self.ids,
+            self._config,
+            self._store,
+            self.brain,
+            connection_index=connection_index,
+            audio_chunk_ms=max(1, audio_chunk_ms),
+            duplicate_call_ids=duplicate_call_ids,
+        )
 
     # ---- public API ------------------------------------------------------------------------
 
+    @property
+    def session(self) -> dict[str, Any]:
+        """The effective session config."""
+        return self._config.session
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items of the default conversation, in order."""
+        return self._store.items
+
+    @property
+    def conversation_id(self) -> str:
+        """Id of the default conversation (``response.conversation_id``)."""
+        return self._store.id
+
+    @property
+    def has_active_response(self) -> bool:
+        """True while a response writes to the default conversation."""
+        return self._responses.has_active
+
     def start(self) -> list[Event]:
         """Events to send right after the handshake: ``session.created``."""
-        return [self._event("session.created", session=copy.deepcopy(self.session))]
+        return [self._config.created()]
 
     def handle_text(self, text: str | bytes) -> list[Event]:
         """Handle one raw client frame; malformed JSON becomes an ``error`` event."""
@@ -243,7 +130,11 @@ class Engine:
         return self.handle(event)
 
     def handle(self, event: dict[str, Any]) -> list[Event]:
-        """Handle one parsed client event; return the events to send now."""
+        """Handle one parsed client event; return the events to send now.
+
+        A broken rule is answered with an ``error`` event naming the client event's
+        ``event_id``; the connection goes on.
+        """
         eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         kind = event.get("type")
         if not isinstance(kind, str):
@@ -254,7 +145,8 @@ class Engine:
             )
             code = "missing_required_parameter" if kind is None else "invalid_type"
             return [self.error(code, msg, param="type", event_id=eid)]
-        if kind not in EVENT_SPECS:
+        handler = self.HANDLERS.get(kind)
+        if handler is None:
             supported = ", ".join(f"'{t}'" for t in CLIENT_EVENT_TYPES)
             return [
                 self.error(
@@ -266,29 +158,13 @@ class Engine:
             ]
         try:
             check(EVENT_SPECS[kind], event)
-            handler = getattr(self, "_on_" + kind.replace(".", "_"))
-            result: list[Event] = handler(event, eid)
+            return handler(self, event)
         except Invalid as exc:
-            return [self.error(exc.code, exc.message, param=exc.param, event_id=eid)]
-        return result
+            return [ApiError.from_invalid(exc).event(self.ids, eid)]
 
     def next_event(self) -> Event | None:
         """The next streamed response event (round-robin over active responses), or None."""
-        while self._runs:
-            run = self._runs.pop(0)
-            assert run.stream is not None
-            event = next(run.stream, None)
-            if event is None:
-                continue
-            if not run.finished:
-                self._runs.append(run)
-            return event
-        return None
-
-    @property
-    def has_active_response(self) -> bool:
-        """True while a response writes to the default conversation."""
-        return self._default_run is not None
+        return self._responses.next_event()
 
     def error(
         self,
@@ -300,731 +176,92 @@ class Engine:
         event_id: str | None = None,
     ) -> Event:
         """An ``error`` server event (the socket stays open)."""
-        body = {
-            "type": type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": event_id,
-        }
-        return self._event("error", error=body)
+        return ApiError(code, message, param, type).event(self.ids, event_id)
 
     def error_from_body(self, body: dict[str, Any]) -> Event:
         """An ``error`` event from a fault's error body, completed with defaults."""
-        full = {
-            "type": "server_error",
-            "code": None,
-            "message": "Injected error.",
-            "param": None,
-            "event_id": None,
-        }
-        full.update(body)
-        return self._event("error", error=full)
+        return server_event(self.ids, "error", error=injected_error_body(body))
 
     def session_expired(self) -> Event:
         """The error the real server sends when the 60-minute limit is reached."""
-        return self.error("session_expired", _SESSION_MAX_MESSAGE)
+        return SESSION_EXPIRED.event(self.ids)
 
-    # ---- helpers ---------------------------------------------------------------------------
+    # ---- handlers: one per GA client event (see HANDLERS) ----------------------------------
 
-    def _event(self, type: str, **fields: Any) -> Event:
-        return {"event_id": self.ids.new("event"), "type": type, **fields}
+    def _on_session_update(self, event: dict[str, Any]) -> list[Event]:
+        updated = self._config.update(event["session"], spoke=self._responses.spoke)
+        self._input.reset_vad()
+        return [updated]
 
-    def _find(self, item_id: str) -> int:
-        for i, item in enumerate(self.items):
-            if item.get("id") == item_id:
-                return i
-        return -1
-
-    def _new_item_id(self) -> str:
-        while True:
-            item_id = self.ids.new("item")
-            if self._find(item_id) < 0:
-                return item_id
-
-    def _public(self, item: dict[str, Any]) -> dict[str, Any]:
-        """An item as conversation.item.added/done show it: no audio bytes."""
-        shown = copy.deepcopy(item)
-        for part in shown.get("content") or []:
-            part.pop("audio", None)
-        return shown
-
-    def _insert(self, item: dict[str, Any], index: int | None = None) -> list[Event]:
-        """Add an item to the conversation; return its conversation.item.added."""
-        pos = len(self.items) if index is None else index
-        self.items.insert(pos, item)
-        prev = self.items[pos - 1]["id"] if pos > 0 else None
-        return [
-            self._event("conversation.item.added", previous_item_id=prev, item=self._public(item))
-        ]
-
-    def _item_done(self, item: dict[str, Any]) -> Event:
-        pos = self._find(item["id"])
-        prev = self.items[pos - 1]["id"] if pos > 0 else None
-        return self._event("conversation.item.done", previous_item_id=prev, item=self._public(item))
-
-    def _turn_detection(self) -> dict[str, Any] | None:
-        td = self.session["audio"]["input"].get("turn_detection")
-        return td if isinstance(td, dict) else None
-
-    def _input_format(self) -> str:
-        return str(self.session["audio"]["input"].get("format", {}).get("type", "audio/pcm"))
-
-    # ---- session ---------------------------------------------------------------------------
-
-    def _on_session_update(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        update = event["session"]
-        if "model" in update and update["model"] != self.session["model"]:
-            raise Invalid(
-                "invalid_value",
-                f"Cannot update a session's model (it is '{self.session['model']}').",
-                "session.model",
-            )
-        voice = update.get("audio", {}).get("output", {}).get("voice")
-        if voice is not None and self._spoke and voice != self.session["audio"]["output"]["voice"]:
-            raise Invalid(
-                "cannot_update_voice",
-                "Cannot update a session's voice after the model has responded with audio.",
-                "session.audio.output.voice",
-            )
-        if (
-            "tracing" in update
-            and self.session.get("tracing") is not None
-            and update["tracing"] != self.session["tracing"]
-        ):
-            raise Invalid(
-                "invalid_value", "Tracing cannot be modified once enabled.", "session.tracing"
-            )
-        self.session = merge_session(self.session, update)
-        self._vad.reset()
-        return [self._event("session.updated", session=copy.deepcopy(self.session))]
-
-    # ---- conversation items ----------------------------------------------------------------
-
-    def _normalise_item(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
-        """Validate semantics of a client item and give it the server-side shape."""
-        item = copy.deepcopy(raw)
-        if item["type"] == "message" and item["role"] == "assistant":
-            for i, part in enumerate(item["content"]):
-                if part.get("type") == "output_audio":
-                    raise Invalid(
-                        "invalid_value",
-                        "Assistant messages with output_audio content cannot be created; "
-                        "use output_text.",
-                        f"{path}.content[{i}].type",
-                    )
-        if "id" in item and self._find(item["id"]) >= 0:
-            raise Invalid(
-                "invalid_value", f"Item with id '{item['id']}' already exists.", f"{path}.id"
-            )
-        item.setdefault("id", self._new_item_id())
-        item["object"] = "realtime.item"
-        item["status"] = "completed"
-        if item["type"] == "function_call":
-            item.setdefault("call_id", self.ids.new("call"))
-        if item["type"] == "message":
-            for part in item["content"]:
-                if part.get("type") == "input_audio":
-                    part.setdefault("transcript", None)
-        return item
-
-    def _on_conversation_item_create(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        prev = event.get("previous_item_id")
-        index: int | None = None
-        if prev == "root":
-            index = 0
-        elif prev is not None:
-            pos = self._find(prev)
-            if pos < 0:
-                raise Invalid(
-                    "invalid_value",
-                    f"Previous item with id '{prev}' does not exist in the conversation.",
-                    "previous_item_id",
-                )
-            index = pos + 1
-        item = self._normalise_item(event["item"], "item")
-        if item["type"] == "function_call_output" and not any(
-            i.get("type") == "function_call" and i.get("call_id") == item["call_id"]
-            for i in self.items
-        ):
-            raise Invalid(
-                "invalid_value",
-                f"No tool call found for function call output with call_id {item['call_id']}.",
-                "item.call_id",
-            )
-        for part in item.get("content") or []:
-            if part.get("type") == "input_audio" and part.get("audio"):
-                self._audio[item["id"]] = base64.b64decode(part["audio"], validate=False)
-        out = self._insert(item, index)
-        out.append(self._item_done(item))
-        if (
-            item["type"] == "function_call_output"
-            and self.auto_response_after_output
-            and self._default_run is None
-        ):
-            out += self._start_response({})
-        return out
-
-    def _lookup(self, item_id: str) -> dict[str, Any]:
-        pos = self._find(item_id)
-        if pos < 0:
-            raise Invalid("invalid_value", f"Item with item_id '{item_id}' not found.", "item_id")
-        return self.items[pos]
-
-    def _on_conversation_item_retrieve(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = copy.deepcopy(self._lookup(event["item_id"]))
-        audio = self._audio.get(item["id"])
-        for part in item.get("content") or []:
-            if part.get("type") in ("input_audio", "output_audio") and audio is not None:
-                part["audio"] = base64.b64encode(audio).decode("ascii")
-        return [self._event("conversation.item.retrieved", item=item)]
-
-    def _on_conversation_item_delete(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = self._lookup(event["item_id"])
-        self.items.remove(item)
-        self._audio.pop(item["id"], None)
-        return [self._event("conversation.item.deleted", item_id=item["id"])]
-
-    def _on_conversation_item_truncate(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        item = self._lookup(event["item_id"])
-        index, end_ms = event["content_index"], event["audio_end_ms"]
-        if item.get("type") != "message" or item.get("role") != "assistant":
-            raise Invalid(
-                "invalid_value", "Only assistant message items can be truncated.", "item_id"
-            )
-        content = item.get("content") or []
-        if index >= len(content) or content[index].get("type") != "output_audio":
-            raise Invalid(
-                "invalid_value", "The content part has no audio to truncate.", "content_index"
-            )
-        audio = self._audio.get(item["id"], b"")
-        duration_ms = len(audio) // bytes_per_ms("audio/pcm")  # synthetic output is PCM16
-        if end_ms > duration_ms:
-            raise Invalid(
-                "invalid_value",
-                f"Audio content of {duration_ms}ms is already shorter than {end_ms}ms.",
-                "audio_end_ms",
-            )
-        keep = end_ms * bytes_per_ms("audio/pcm")
-        transcript = str(content[index].get("transcript") or "")
-        if duration_ms:
-            content[index]["transcript"] = transcript[: len(transcript) * end_ms // duration_ms]
-        self._audio[item["id"]] = audio[:keep]
-        return [
-            self._event(
-                "conversation.item.truncated",
-                item_id=item["id"],
-                content_index=index,
-                audio_end_ms=end_ms,
-            )
-        ]
-
-    # ---- input audio -----------------------------------------------------------------------
-
-    def _on_input_audio_buffer_append(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        try:
-            data = base64.b64decode(event["audio"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Invalid(
-                "invalid_value", "Invalid 'audio': expected base64-encoded audio bytes.", "audio"
-            ) from exc
-        self._buffer += data
-        td = self._turn_detection()
-        if td is None:
-            return []
-        fmt = self._input_format()
-        self._vad.threshold = float(td.get("threshold", 0.5))
-        self._vad.prefix_padding_ms = int(td.get("prefix_padding_ms", 300))
-        eagerness = {"low": 800, "high": 250}.get(str(td.get("eagerness")), 500)
-        self._vad.silence_duration_ms = int(td.get("silence_duration_ms", eagerness))
-        rate = 24000 if fmt == "audio/pcm" else 8000
+    def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[Event]:
+        changes = self._input.append(event["audio"])
+        td = self._config.turn_detection() or {}
         out: list[Event] = []
-        for change in self._vad.feed(decode_samples(data, fmt), rate):
+        for change in changes:
             if change.kind == "started":
-                self._speech_item_id = self._new_item_id()
                 # input_audio_buffer.speech_started: the barge-in signal.
-                out.append(
-                    self._event(
-                        "input_audio_buffer.speech_started",
-                        audio_start_ms=change.ms,
-                        item_id=self._speech_item_id,
-                    )
-                )
-                if td.get("interrupt_response", True) and self._default_run is not None:
-                    out += self._cancel(self._default_run, "turn_detected")
+                out.append(self._input.speech_started(change.ms))
+                if td.get("interrupt_response", True):
+                    out += self._responses.interrupt()
             else:
-                item_id = self._speech_item_id or self._new_item_id()
-                out.append(
-                    self._event(
-                        "input_audio_buffer.speech_stopped", audio_end_ms=change.ms, item_id=item_id
-                    )
-                )
-                out += self._commit(item_id)
-                if td.get("create_response", True) and self._default_run is None:
-                    out += self._start_response({})
+                out += self._input.speech_stopped(change.ms)
+                if td.get("create_response", True) and not self._responses.has_active:
+                    out += self._responses.start({})
         return out
 
-    def _commit(self, item_id: str) -> list[Event]:
-        audio = bytes(self._buffer)
-        self._buffer.clear()
-        self._speech_item_id = None
-        prev = self.items[-1]["id"] if self.items else None
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "completed",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        self._audio[item_id] = audio
-        out = [self._event("input_audio_buffer.committed", previous_item_id=prev, item_id=item_id)]
-        out += self._insert(item)
-        out.append(self._item_done(item))
-        transcription = self.session["audio"]["input"].get("transcription")
-        if transcription:
-            seconds = len(audio) / (bytes_per_ms(self._input_format()) * 1000)
-            out.append(
-                self._event(
-                    "conversation.item.input_audio_transcription.completed",
-                    item_id=item_id,
-                    content_index=0,
-                    transcript=f"(speech, {seconds:.1f} s)",
-                    usage={"type": "duration", "seconds": round(seconds, 3)},
-                )
-            )
-        return out
+    def _on_input_audio_buffer_commit(self, event: dict[str, Any]) -> list[Event]:
+        return self._input.commit()
 
-    def _on_input_audio_buffer_commit(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        ms = len(self._buffer) / bytes_per_ms(self._input_format())
-        if ms < 100:
-            return [
-                self.error(
-                    "input_audio_buffer_commit_empty",
-                    "Error committing input audio buffer: buffer too small. Expected at least "
-                    f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
-                    event_id=eid,
-                )
-            ]
-        self._vad.reset()
-        return self._commit(self._speech_item_id or self._new_item_id())
+    def _on_input_audio_buffer_clear(self, event: dict[str, Any]) -> list[Event]:
+        return [self._input.clear()]
 
-    def _on_input_audio_buffer_clear(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        self._buffer.clear()
-        self._vad.reset()
-        self._speech_item_id = None
-        return [self._event("input_audio_buffer.cleared")]
-
-    def _on_output_audio_buffer_clear(self, event: dict[str, Any], eid: str | None) -> list[Event]:
+    def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> list[Event]:
         raise Invalid(
             "invalid_value",
             "output_audio_buffer.clear is only supported for WebRTC and SIP connections.",
             "type",
         )
 
-    # ---- responses -------------------------------------------------------------------------
-
-    def _on_response_create(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        params = event.get("response") or {}
-        if params.get("conversation", "auto") == "auto" and self._default_run is not None:
-            rid = self._default_run.id
-            return [
-                self.error(
-                    "conversation_already_has_active_response",
-                    f"Conversation already has an active response in progress: {rid}. "
-                    "Wait until the response is finished before creating a new one.",
-                    event_id=eid,
-                )
-            ]
-        return self._start_response(params)
-
-    def _on_response_cancel(self, event: dict[str, Any], eid: str | None) -> list[Event]:
-        wanted = event.get("response_id")
-        run: _Run | None
-        if wanted is not None:
-            run = next((r for r in self._runs if r.id == wanted and not r.finished), None)
-        else:
-            run = self._default_run or next(
-                (r for r in reversed(self._runs) if not r.finished), None
-            )
-        if run is None:
-            return [
-                self.error(
-                    "response_cancel_not_active",
-                    "Cancellation failed: no active response found",
-                    event_id=eid,
-                )
-            ]
-        return self._cancel(run, "client_cancelled")
-
-    def _context(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if "input" not in params:
-            return copy.deepcopy(self.items)
-        context = []
-        for i, raw in enumerate(params["input"]):
-            if raw["type"] == "item_reference":
-                pos = self._find(raw["id"])
-                if pos < 0:
-                    raise Invalid(
-                        "invalid_value",
-                        f"Item with id '{raw['id']}' not found.",
-                        f"response.input[{i}].id",
-                    )
-                context.append(copy.deepcopy(self.items[pos]))
-            else:
-                item = copy.deepcopy(raw)
-                item.setdefault("id", self._new_item_id())
-                context.append(item)
-        return context
-
-    def _start_response(self, params: dict[str, Any]) -> list[Event]:
-        """Start a response; returns its first events, sent at once like the real server.
-
-        ``response.created`` goes out before any event caused by a later client event,
-        so a client can rely on it to know a response started; the rest streams lazily.
-        """
-        session = self.session
-        in_conversation = params.get("conversation", "auto") == "auto"
-        convo = Conversation(
-            items=self._context(params),
-            instructions=str(params.get("instructions", session.get("instructions") or "")),
-            tools=copy.deepcopy(params.get("tools", session.get("tools") or [])),
-            tool_choice=copy.deepcopy(
-                params.get("tool_choice", session.get("tool_choice", "auto"))
-            ),
-            connection_index=self.connection_index,
-        )
-        try:
-            turn = self.brain.reply(convo).resolve(convo)
-        except Exception as exc:  # a broken script fails the response, not the connection
-            logger.exception("brain failed")
-            turn = Turn(fail=f"The local brain raised {type(exc).__name__}: {exc}")
-        out_audio = params.get("audio", {}).get("output", {})
-        voice = out_audio.get("voice", session["audio"]["output"].get("voice", "marin"))
-        run = _Run(
-            id=self.ids.new("resp"),
-            in_conversation=in_conversation,
-            modalities=list(
-                params.get("output_modalities", session.get("output_modalities", ["audio"]))
-            ),
-            max_output_tokens=params.get(
-                "max_output_tokens", session.get("max_output_tokens", "inf")
-            ),
-            voice=str(voice["id"] if isinstance(voice, dict) else voice),
-            audio_format=copy.deepcopy(
-                out_audio.get("format", session["audio"]["output"]["format"])
-            ),
-            metadata=copy.deepcopy(params.get("metadata")),
-            convo=convo,
-            turn=turn,
-        )
-        run.stream = self._stream(run)
-        self._runs.append(run)
-        if in_conversation:
-            self._default_run = run
-        run.started = True
-        limit = 4096 if run.max_output_tokens == "inf" else int(run.max_output_tokens)
-        return [
-            self._event("response.created", response=self._response(run, "in_progress")),
-            self._event(
-                "rate_limits.updated",
-                rate_limits=[
-                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                    {
-                        "name": "tokens",
-                        "limit": 800000,
-                        "remaining": 800000 - limit,
-                        "reset_seconds": 0.307,
-                    },
-                ],
-            ),
-        ]
-
-    def _response(
-        self, run: _Run, status: str, details: Any = None, usage: Any = None
-    ) -> dict[str, Any]:
-        return {
-            "object": "realtime.response",
-            "id": run.id,
-            "status": status,
-            "status_details": details,
-            "output": [self._public(i) for i in run.output] if status != "in_progress" else [],
-            "conversation_id": self.conversation_id if run.in_conversation else None,
-            "output_modalities": run.modalities,
-            "max_output_tokens": run.max_output_tokens,
-            "audio": {"output": {"format": run.audio_format, "voice": run.voice}},
-            "usage": usage,
-            "metadata": run.metadata,
-        }
-
-    def _usage(self, run: _Run) -> dict[str, Any]:
-        convo = run.convo
-        text_in = _tokens(convo.instructions) + (
-            _tokens(json.dumps(convo.tools)) if convo.tools else 0
-        )
-        audio_in = 0
-        for item in convo.items:
-            if item.get("type") == "message":
-                text_in += _tokens(message_text(item)) + 4
-                if item.get("id") in self._audio and item.get("role") == "user":
-                    audio_in += len(self._audio[item["id"]]) // 480  # ~10 tokens per second
-            else:
-                text_in += _tokens(json.dumps(item)) + 4
-        cached = (
-            (min(self._last_input_tokens, text_in) // 64) * 64
-            if self._last_input_tokens >= 1024
-            else 0
-        )
-        self._last_input_tokens = text_in + audio_in
-        text_out = sum(
-            _tokens(message_text(i))
-            if i["type"] == "message"
-            else _tokens(i.get("arguments", "")) + 5
-            for i in run.output
-        )
-        audio_out = sum(
-            len(self._audio.get(i["id"], b"")) // 240 for i in run.output
-        )  # ~20 tokens/s
-        return {
-            "total_tokens": text_in + audio_in + text_out + audio_out,
-            "input_tokens": text_in + audio_in,
-            "output_tokens": text_out + audio_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": cached,
-                "cached_tokens_details": {
-                    "text_tokens": cached,
-                    "audio_tokens": 0,
-                    "image_tokens": 0,
-                },
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
-
-    def _finish(self, run: _Run) -> None:
-        run.finished = True
-        run.current = None
-        if self._default_run is run:
-            self._default_run = None
-
-    def _stream(self, run: _Run) -> Generator[Event, None, None]:
-        """All events of one response, generated lazily so a cancel can cut in between."""
-        limit = 4096 if run.max_output_tokens == "inf" else int(run.max_output_tokens)
-        turn = run.turn
-        if turn.fail:
-            message = (
-                turn.fail
-                if isinstance(turn.fail, str)
-                else ("The server had an error while processing your request. Sorry about that!")
-            )
-            self._finish(run)
-            failure: dict[str, Any] = {
-                "type": "failed",
-                "error": {"type": "server_error", "code": "server_error", "message": message},
-            }
-            yield self._event(
-                "response.done", response=self._response(run, "failed", failure, self._usage(run))
-            )
-            return
-        budget = limit
-        incomplete = False
-        text = turn.text if isinstance(turn.text, str) else None
-        if text:
-            if _tokens(text) > budget:
-                text, incomplete = text[: budget * 4], True
-            budget -= _tokens(text)
-            yield from self._stream_message(run, text, incomplete)
-        if not incomplete:
-            for call in turn.calls:
-                call_id = call.call_id or self.ids.new("call")
-                for _ in range(2 if self.duplicate_call_ids else 1):
-                    args = call.arguments_json()
-                    if _tokens(args) + 5 > budget:
-                        incomplete = True
-                        break
-                    budget -= _tokens(args) + 5
-                    yield from self._stream_call(run, call.name, call_id, args)
-                if incomplete:
-                    break
-        self._finish(run)
-        status = "incomplete" if incomplete else "completed"
-        details: dict[str, Any] | None = (
-            {"type": "incomplete", "reason": "max_output_tokens"} if incomplete else None
-        )
-        yield self._event(
-            "response.done", response=self._response(run, status, details, self._usage(run))
-        )
-
-    def _open_item(self, run: _Run, item: dict[str, Any]) -> Iterator[Event]:
-        run.current = _Open(item=item, output_index=len(run.output))
-        run.output.append(item)
-        yield self._event(
-            "response.output_item.added",
-            response_id=run.id,
-            output_index=run.current.output_index,
-            item=self._public(item),
-        )
-        if run.in_conversation:
-            yield from self._insert(item)
-
-    def _close_item(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
-        cur.item["status"] = status
-        run.current = None
-        out = [
-            self._event(
-                "response.output_item.done",
-                response_id=run.id,
-                output_index=cur.output_index,
-                item=self._public(cur.item),
-            )
-        ]
-        if run.in_conversation and self._find(cur.item["id"]) >= 0:
-            out.append(self._item_done(cur.item))
+    def _on_conversation_item_create(self, event: dict[str, Any]) -> list[Event]:
+        item, out = self._store.create(event["item"], event.get("previous_item_id"))
+        if (
+            item["type"] == "function_call_output"
+            and self._auto_response_after_output
+            and not self._responses.has_active
+        ):
+            out += self._responses.start({})
         return out
 
-    def _stream_message(self, run: _Run, text: str, incomplete: bool) -> Iterator[Event]:
-        audio = run.modalities == ["audio"]
-        item_id = self._new_item_id()
-        item: dict[str, Any] = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        yield from self._open_item(run, item)
-        cur = run.current
-        assert cur is not None
-        where = {
-            "response_id": run.id,
-            "item_id": item_id,
-            "output_index": cur.output_index,
-            "content_index": 0,
-        }
-        item["content"].append(
-            {"type": "output_audio", "transcript": ""}
-            if audio
-            else {"type": "output_text", "text": ""}
+    def _on_conversation_item_retrieve(self, event: dict[str, Any]) -> list[Event]:
+        return [self._store.retrieve(event["item_id"])]
+
+    def _on_conversation_item_delete(self, event: dict[str, Any]) -> list[Event]:
+        return [self._store.delete(event["item_id"])]
+
+    def _on_conversation_item_truncate(self, event: dict[str, Any]) -> list[Event]:
+        truncated = self._store.truncate(
+            event["item_id"], event["content_index"], event["audio_end_ms"]
         )
-        cur.part_added = True
-        part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
-        yield self._event("response.content_part.added", **where, part=part)
-        chunk_bytes = self.audio_chunk_ms * 48
-        for delta in _chunks(text, 12):
-            cur.text += delta
-            if audio:
-                item["content"][0]["transcript"] = cur.text
-                yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
-                pcm = synth_speech(delta)
-                self._spoke = True
-                if item_id not in self._audio:
-                    # Shared with the streaming buffer (no copy per chunk); a truncate
-                    # replaces the entry, so later chunks no longer count.
-                    self._audio[item_id] = cur.audio
-                for start in range(0, len(pcm), chunk_bytes):
-                    piece = pcm[start : start + chunk_bytes]
-                    cur.audio += piece
-                    yield self._event(
-                        "response.output_audio.delta",
-                        **where,
-                        delta=base64.b64encode(piece).decode("ascii"),
-                    )
-            else:
-                item["content"][0]["text"] = cur.text
-                yield self._event("response.output_text.delta", **where, delta=delta)
-        yield from self._end_message(run, "incomplete" if incomplete else "completed")
+        return [truncated]
 
-    def _end_message(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
-        where = {
-            "response_id": run.id,
-            "item_id": cur.item["id"],
-            "output_index": cur.output_index,
-            "content_index": 0,
+    def _on_response_create(self, event: dict[str, Any]) -> list[Event]:
+        return self._responses.create(event.get("response") or {})
+
+    def _on_response_cancel(self, event: dict[str, Any]) -> list[Event]:
+        return self._responses.cancel(event.get("response_id"))
+
+    HANDLERS = MappingProxyType(
+        {
+            "session.update": _on_session_update,
+            "input_audio_buffer.append": _on_input_audio_buffer_append,
+            "input_audio_buffer.commit": _on_input_audio_buffer_commit,
+            "input_audio_buffer.clear": _on_input_audio_buffer_clear,
+            "output_audio_buffer.clear": _on_output_audio_buffer_clear,
+            "conversation.item.create": _on_conversation_item_create,
+            "conversation.item.retrieve": _on_conversation_item_retrieve,
+            "conversation.item.delete": _on_conversation_item_delete,
+            "conversation.item.truncate": _on_conversation_item_truncate,
+            "response.create": _on_response_create,
+            "response.cancel": _on_response_cancel,
         }
-        out: list[Event] = []
-        if cur.part_added:
-            if run.modalities == ["audio"]:
-                out.append(self._event("response.output_audio.done", **where))
-                out.append(
-                    self._event(
-                        "response.output_audio_transcript.done", **where, transcript=cur.text
-                    )
-                )
-                part = {"type": "audio", "transcript": cur.text}
-            else:
-                out.append(self._event("response.output_text.done", **where, text=cur.text))
-                part = {"type": "text", "text": cur.text}
-            out.append(self._event("response.content_part.done", **where, part=part))
-        return out + self._close_item(run, status)
-
-    def _stream_call(self, run: _Run, name: str, call_id: str, args: str) -> Iterator[Event]:
-        item_id = self._new_item_id()
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "function_call",
-            "status": "in_progress",
-            "name": name,
-            "call_id": call_id,
-            "arguments": "",
-        }
-        yield from self._open_item(run, item)
-        cur = run.current
-        assert cur is not None
-        step = max(1, math.ceil(len(args) / 3))
-        for start in range(0, len(args), step):
-            delta = args[start : start + step]
-            cur.arguments += delta
-            item["arguments"] = cur.arguments
-            yield self._event(
-                "response.function_call_arguments.delta",
-                response_id=run.id,
-                item_id=item_id,
-                output_index=cur.output_index,
-                call_id=call_id,
-                delta=delta,
-            )
-        yield from self._end_call(run, "completed")
-
-    def _end_call(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
-        done = self._event(
-            "response.function_call_arguments.done",
-            response_id=run.id,
-            item_id=cur.item["id"],
-            output_index=cur.output_index,
-            call_id=cur.item["call_id"],
-            name=cur.item["name"],
-            arguments=cur.arguments,
-        )
-        return [done, *self._close_item(run, status)]
-
-    def _cancel(self, run: _Run, reason: str) -> list[Event]:
-        """Close a streaming response now: incomplete items, then response.done cancelled."""
-        out: list[Event] = []
-        if run.current is not None:
-            if run.current.item["type"] == "message":
-                out += self._end_message(run, "incomplete")
-            else:
-                out += self._end_call(run, "incomplete")
-        if run.stream is not None:
-            run.stream.close()
-        if run in self._runs:
-            self._runs.remove(run)
-        self._finish(run)
-        details = {"type": "cancelled", "reason": reason}
-        out.append(
-            self._event(
-                "response.done",
-                response=self._response(run, "cancelled", details, self._usage(run)),
-            )
-        )
-        return out
+    )

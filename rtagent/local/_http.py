@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import http
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from websockets.server import ServerProtocol
 
 from .._errors import TransportError
 from .._transport import RECV_SIZE, STREAM_ERRORS, WebSocket, WebSocketConfig
+from ._api_error import ApiError
 
 __all__ = ["HttpRequest", "HttpResponse", "serve"]
 
@@ -33,6 +33,7 @@ logger = logging.getLogger("rtagent.local.http")
 
 # Bound on the HTTP request head the server buffers before giving up (431).
 _MAX_HEAD_SIZE = 2**16
+
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
@@ -53,8 +54,6 @@ class HttpResponse:
     status: int
     body: bytes = b""
     headers: Sequence[tuple[str, str]] = (("Content-Type", "application/json"),)
-
-
 
 
 class _BadRequest(Exception):
@@ -315,13 +314,5 @@ def _to_response(response: HttpResponse) -> Response:
 
 
 def _error_response(status: int, message: str, code: str | None = None) -> HttpResponse:
-    """A JSON error body shaped like the Realtime API's HTTP errors."""
-    body = {
-        "error": {
-            "type": "invalid_request_error",
-            "code": code,
-            "message": message,
-            "param": None,
-        }
-    }
-    return HttpResponse(status, json.dumps(body).encode())
+    """An error answered below the API (malformed HTTP, no route, a crashed handler)."""
+    return HttpResponse(status, ApiError(code, message).transport_body())

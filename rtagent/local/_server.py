@@ -1,44 +1,46 @@
-"""The local Realtime server: real WebSocket I/O around the sans-I/O :class:`Engine`.
+"""The local Realtime server: listener, authentication, client secrets, an engine per socket.
 
-One task reads client frames and feeds the engine; one writer task owns the send
-side and streams response events one by one (with a checkpoint between them, so
-``response.cancel`` and barge-in land mid-response). Faults are applied here.
+The HTTP side checks upgrades (path, API key or ephemeral key, ``model``) and mints
+ephemeral keys at ``POST /v1/realtime/client_secrets``. Each accepted WebSocket gets
+its own sans-I/O :class:`Engine`, driven by a :class:`~._connection.Connection`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import time
-from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
-from .._errors import TransportError
 from .._transport import WebSocket
+from ._api_error import (
+    BETA_API_SHAPE_DISABLED,
+    INVALID_JSON_BODY,
+    MISSING_API_KEY,
+    MISSING_MODEL,
+    ApiError,
+    incorrect_api_key,
+    invalid_url,
+)
 from ._brains import Brain, RuleBrain
-from ._engine import DEFAULT_MODEL, Engine, Ids, default_session, merge_session
-from ._faults import Faults, FaultsSpec, faults_for
+from ._connection import Connection, ConnectionRecord
+from ._engine import Engine
+from ._faults import FaultsSpec, faults_for
 from ._http import HttpRequest, HttpResponse, serve
+from ._session_config import DEFAULT_MODEL, default_session, merge_session
 from ._specs import SESSION
 from ._validate import Int, Invalid, Lit, Obj, check
+from ._wire import Ids
 
 __all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
 
-logger = logging.getLogger(__name__)
-
 REALTIME_PATH = "/v1/realtime"
 CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
-_BETA_MESSAGE = (
-    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
-)
 
 _CLIENT_SECRET_BODY = Obj(
     {
@@ -48,59 +50,6 @@ _CLIENT_SECRET_BODY = Obj(
         "session": SESSION,
     }
 )
-
-
-@dataclass
-class ConnectionRecord:
-    """What happened on one WebSocket connection, for assertions in tests.
-
-    Attributes:
-        index: 0-based connection number on this server.
-        path: request path including the query string.
-        headers: upgrade request headers (lower-case names).
-        query: query parameters of the upgrade request.
-        received: client events as parsed JSON objects, in order (invalid ones included
-            as parsed; frames that are not JSON objects only appear in ``raw_received``).
-        sent: server events sent, in order (injected raw frames excluded).
-        raw_received: every data frame received, verbatim.
-        closed: set when the connection has ended.
-        engine: the connection's engine (session, conversation items) once started.
-    """
-
-    index: int
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    received: list[dict[str, Any]] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    raw_received: list[str | bytes] = field(default_factory=list)
-    closed: anyio.Event = field(default_factory=anyio.Event)
-    engine: Engine | None = None
-
-    def sent_types(self) -> list[str]:
-        """Types of the server events sent so far."""
-        return [str(e.get("type")) for e in self.sent]
-
-    def received_types(self) -> list[str]:
-        """Types of the parsed client events received so far."""
-        return [str(e.get("type")) for e in self.received]
-
-
-@dataclass(frozen=True)
-class _Close:
-    code: int
-    reason: str
-
-
-def _error_body(message: str, code: str | None, param: str | None = None) -> bytes:
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-    }
-    return json.dumps(body).encode()
-
-
-def _mask(key: str) -> str:
-    return key[:5] + "*" * 4 + key[-4:] if len(key) > 12 else key[:3] + "****"
 
 
 class LocalRealtimeServer:
@@ -224,40 +173,25 @@ class LocalRealtimeServer:
             return None
         if allow_ephemeral and key in self._secrets and self._secrets[key][0] > time.time():
             return None
-        if not key:
-            message = (
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-        else:
-            message = f"Incorrect API key provided: {_mask(key)}. You can find your API key at https://platform.openai.com/account/api-keys."
-        return HttpResponse(401, _error_body(message, "invalid_api_key"))
+        error = incorrect_api_key(key) if key else MISSING_API_KEY
+        return HttpResponse(401, error.http_body())
 
     def _process_request(self, request: HttpRequest) -> HttpResponse | None:
         split = urlsplit(request.path)
         if split.path.rstrip("/") != REALTIME_PATH:
-            return HttpResponse(
-                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
-            )
+            return HttpResponse(404, invalid_url(request.method, split.path).http_body())
         denied = self._auth_error(request.headers, allow_ephemeral=True)
         if denied is not None:
             return denied
         query = dict(parse_qsl(split.query))
         if not query.get("model") and not query.get("call_id"):
-            return HttpResponse(
-                400,
-                _error_body(
-                    "Missing required parameter: 'model'.", "missing_required_parameter", "model"
-                ),
-            )
+            return HttpResponse(400, MISSING_MODEL.http_body())
         return None
 
     async def _http(self, request: HttpRequest) -> HttpResponse:
         split = urlsplit(request.path)
         if request.method != "POST" or split.path.rstrip("/") != CLIENT_SECRETS_PATH:
-            return HttpResponse(
-                404, _error_body(f"Invalid URL ({request.method} {split.path})", None)
-            )
+            return HttpResponse(404, invalid_url(request.method, split.path).http_body())
         denied = self._auth_error(request.headers, allow_ephemeral=False)
         if denied is not None:
             return denied
@@ -265,12 +199,9 @@ class LocalRealtimeServer:
             body = json.loads(request.body or b"{}")
             check(_CLIENT_SECRET_BODY, body)
         except ValueError:
-            return HttpResponse(
-                400,
-                _error_body("We could not parse the JSON body of your request.", "invalid_json"),
-            )
+            return HttpResponse(400, INVALID_JSON_BODY.http_body())
         except Invalid as exc:
-            return HttpResponse(400, _error_body(exc.message, exc.code, exc.param))
+            return HttpResponse(400, ApiError.from_invalid(exc).http_body())
         seconds = body.get("expires_after", {}).get("seconds", 600)
         expires_at = int(time.time() + seconds)
         overrides = body.get("session") or {"type": "realtime"}
@@ -322,157 +253,22 @@ class LocalRealtimeServer:
                 auto_response_after_output=faults.auto_response_after_output,
             )
             record.engine = engine
-            await _Connection(self, ws, engine, record, faults, lifetime).run()
+            await Connection(ws, engine, record, faults, lifetime, self._notify).run()
         finally:
             record.closed.set()
             self._notify()
 
     async def _reject_beta(self, ws: WebSocket, record: ConnectionRecord) -> None:
         """The beta dialect is shut down: an error event, then close 4000."""
+        # Built by hand, not by server_event: this frame has always put "type" first.
         event = {
             "type": "error",
             "event_id": self.ids.new("event"),
-            "error": {
-                "type": "invalid_request_error",
-                "code": "beta_api_shape_disabled",
-                "message": _BETA_MESSAGE,
-                "param": None,
-                "event_id": None,
-            },
+            "error": BETA_API_SHAPE_DISABLED.body(),
         }
         await ws.send(json.dumps(event))
         record.sent.append(event)
         await ws.aclose(4000, "beta_api_shape_disabled")
-
-
-class _Connection:
-    """Reader + single writer for one WebSocket, applying the connection's faults."""
-
-    def __init__(
-        self,
-        server: LocalRealtimeServer,
-        ws: WebSocket,
-        engine: Engine,
-        record: ConnectionRecord,
-        faults: Faults,
-        lifetime: float,
-    ) -> None:
-        self.server = server
-        self.ws = ws
-        self.engine = engine
-        self.record = record
-        self.faults = faults
-        self.lifetime = lifetime
-        self.outbox: deque[dict[str, Any] | _Close] = deque(engine.start())
-        self.wake = anyio.Event()
-        self.sent_counts: Counter[str] = Counter()
-        self.received_counts: Counter[str] = Counter()
-        self.scope = anyio.CancelScope()
-
-    async def run(self) -> None:
-        with self.scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._writer)
-                tg.start_soon(self._expire)
-                await self._reader()
-                tg.cancel_scope.cancel()
-
-    def _push(self, events: list[dict[str, Any]]) -> None:
-        self.outbox.extend(events)
-        self.wake.set()
-
-    async def _abort(self) -> None:
-        """Drop the TCP connection without a close frame (fault injection)."""
-        logger.info("fault: aborting connection %d", self.record.index)
-        await self.ws.abort()
-        self.scope.cancel()
-
-    async def _reader(self) -> None:
-        try:
-            async for message in self.ws:
-                self.record.raw_received.append(message)
-                try:
-                    parsed = json.loads(message)
-                except ValueError:
-                    parsed = None
-                if isinstance(parsed, dict):
-                    self.record.received.append(parsed)
-                self.server._notify()
-                if self._drop_on_receive(parsed):
-                    await self._abort()
-                    return
-                self._push(self.engine.handle_text(message))
-        except TransportError as exc:
-            logger.debug("connection %d ended: %r", self.record.index, exc)
-
-    def _drop_on_receive(self, event: Any) -> bool:
-        wanted = self.faults.drop_after_received
-        if wanted is None or not isinstance(event, dict):
-            return False
-        kinds = {str(event.get("type"))}
-        item = event.get("item")
-        if (
-            event.get("type") == "conversation.item.create"
-            and isinstance(item, dict)
-            and item.get("type") == "function_call_output"
-        ):
-            kinds.add("function_call_output")
-        if wanted not in kinds:
-            return False
-        self.received_counts[wanted] += 1
-        return self.received_counts[wanted] == self.faults.drop_nth
-
-    async def _expire(self) -> None:
-        await anyio.sleep(self.lifetime)
-        # The real server ends a session at its maximum duration with this error, then closes.
-        self._push([self.engine.session_expired()])
-        self.outbox.append(_Close(1000, "session expired"))
-
-    async def _writer(self) -> None:
-        try:
-            while True:
-                if self.outbox:
-                    item = self.outbox.popleft()
-                else:
-                    event = self.engine.next_event()
-                    if event is None:
-                        await self.wake.wait()
-                        self.wake = anyio.Event()
-                        continue
-                    item = event
-                if isinstance(item, _Close):
-                    await self.ws.aclose(item.code, item.reason)
-                    self.scope.cancel()
-                    return
-                await self._send(item)
-                await (
-                    anyio.lowlevel.checkpoint()
-                )  # let a response.cancel / barge-in land between events
-        except TransportError as exc:
-            logger.debug("connection %d lost while sending: %r", self.record.index, exc)
-            self.scope.cancel()
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        kind = str(event["type"])
-        pause = self.faults.delay.get(kind)
-        if pause:
-            await anyio.sleep(pause)
-        await self.ws.send(json.dumps(event))
-        self.record.sent.append(event)
-        self.server._notify()
-        self.sent_counts[kind] += 1
-        if self.faults.drop_after_sent == kind and self.sent_counts[kind] == self.faults.drop_nth:
-            await self._abort()
-            return
-        for after, raw in self.faults.inject_after:
-            if after == kind:
-                await self.ws.send(raw)
-        for after, body in self.faults.error_after:
-            if after == kind:
-                error = self.engine.error_from_body(body)
-                await self.ws.send(json.dumps(error))
-                self.record.sent.append(error)
-                self.server._notify()
 
 
 async def run_server(host: str, port: int, api_key: str | None = None) -> None:

@@ -1,0 +1,212 @@
+"""One live WebSocket of the local server: a reader, a single writer, and its faults.
+
+One task reads client frames and feeds the engine; one writer task owns the send
+side and streams response events one by one (with a checkpoint between them, so
+``response.cancel`` and barge-in land mid-response). Faults are applied here, and
+everything sent and received is recorded in a :class:`ConnectionRecord`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from .._errors import TransportError
+from .._transport import WebSocket
+from ._engine import Engine
+from ._faults import Faults
+
+__all__ = ["Connection", "ConnectionRecord"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ConnectionRecord:
+    """What happened on one WebSocket connection, for assertions in tests.
+
+    Attributes:
+        index: 0-based connection number on this server.
+        path: request path including the query string.
+        headers: upgrade request headers (lower-case names).
+        query: query parameters of the upgrade request.
+        received: client events as parsed JSON objects, in order (invalid ones included
+            as parsed; frames that are not JSON objects only appear in ``raw_received``).
+        sent: server events sent, in order (injected raw frames excluded).
+        raw_received: every data frame received, verbatim.
+        closed: set when the connection has ended.
+        engine: the connection's engine (session, conversation items) once started.
+    """
+
+    index: int
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    raw_received: list[str | bytes] = field(default_factory=list)
+    closed: anyio.Event = field(default_factory=anyio.Event)
+    engine: Engine | None = None
+
+    def sent_types(self) -> list[str]:
+        """Types of the server events sent so far."""
+        return [str(e.get("type")) for e in self.sent]
+
+    def received_types(self) -> list[str]:
+        """Types of the parsed client events received so far."""
+        return [str(e.get("type")) for e in self.received]
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Writer instruction: close the socket with this code and reason."""
+
+    code: int
+    reason: str
+
+
+class Connection:
+    """Reader + single writer for one WebSocket, applying the connection's faults.
+
+    Args:
+        ws: the accepted WebSocket.
+        engine: the connection's engine (its ``start()`` events are sent first).
+        record: where received and sent events are recorded.
+        faults: the failures to inject on this connection.
+        lifetime: seconds until the session expires.
+        notify: called whenever ``record`` changes (wakes ``wait_for``).
+    """
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        engine: Engine,
+        record: ConnectionRecord,
+        faults: Faults,
+        lifetime: float,
+        notify: Callable[[], None],
+    ) -> None:
+        self.notify = notify
+        self.ws = ws
+        self.engine = engine
+        self.record = record
+        self.faults = faults
+        self.lifetime = lifetime
+        self.outbox: deque[dict[str, Any] | _Close] = deque(engine.start())
+        self.wake = anyio.Event()
+        self.sent_counts: Counter[str] = Counter()
+        self.received_counts: Counter[str] = Counter()
+        self.scope = anyio.CancelScope()
+
+    async def run(self) -> None:
+        """Serve the connection until the client leaves, a fault drops it or it expires."""
+        with self.scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._writer)
+                tg.start_soon(self._expire)
+                await self._reader()
+                tg.cancel_scope.cancel()
+
+    def _push(self, events: list[dict[str, Any]]) -> None:
+        self.outbox.extend(events)
+        self.wake.set()
+
+    async def _abort(self) -> None:
+        """Drop the TCP connection without a close frame (fault injection)."""
+        logger.info("fault: aborting connection %d", self.record.index)
+        await self.ws.abort()
+        self.scope.cancel()
+
+    async def _reader(self) -> None:
+        try:
+            async for message in self.ws:
+                self.record.raw_received.append(message)
+                try:
+                    parsed = json.loads(message)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    self.record.received.append(parsed)
+                self.notify()
+                if self._drop_on_receive(parsed):
+                    await self._abort()
+                    return
+                self._push(self.engine.handle_text(message))
+        except TransportError as exc:
+            logger.debug("connection %d ended: %r", self.record.index, exc)
+
+    def _drop_on_receive(self, event: Any) -> bool:
+        wanted = self.faults.drop_after_received
+        if wanted is None or not isinstance(event, dict):
+            return False
+        kinds = {str(event.get("type"))}
+        item = event.get("item")
+        if (
+            event.get("type") == "conversation.item.create"
+            and isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+        ):
+            kinds.add("function_call_output")
+        if wanted not in kinds:
+            return False
+        self.received_counts[wanted] += 1
+        return self.received_counts[wanted] == self.faults.drop_nth
+
+    async def _expire(self) -> None:
+        await anyio.sleep(self.lifetime)
+        # The real server ends a session at its maximum duration with this error, then closes.
+        self._push([self.engine.session_expired()])
+        self.outbox.append(_Close(1000, "session expired"))
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                if self.outbox:
+                    item = self.outbox.popleft()
+                else:
+                    event = self.engine.next_event()
+                    if event is None:
+                        await self.wake.wait()
+                        self.wake = anyio.Event()
+                        continue
+                    item = event
+                if isinstance(item, _Close):
+                    await self.ws.aclose(item.code, item.reason)
+                    self.scope.cancel()
+                    return
+                await self._send(item)
+                await (
+                    anyio.lowlevel.checkpoint()
+                )  # let a response.cancel / barge-in land between events
+        except TransportError as exc:
+            logger.debug("connection %d lost while sending: %r", self.record.index, exc)
+            self.scope.cancel()
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        kind = str(event["type"])
+        pause = self.faults.delay.get(kind)
+        if pause:
+            await anyio.sleep(pause)
+        await self.ws.send(json.dumps(event))
+        self.record.sent.append(event)
+        self.notify()
+        self.sent_counts[kind] += 1
+        if self.faults.drop_after_sent == kind and self.sent_counts[kind] == self.faults.drop_nth:
+            await self._abort()
+            return
+        for after, raw in self.faults.inject_after:
+            if after == kind:
+                await self.ws.send(raw)
+        for after, body in self.faults.error_after:
+            if after == kind:
+                error = self.engine.error_from_body(body)
+                await self.ws.send(json.dumps(error))
+                self.record.sent.append(error)
+                self.notify()

@@ -1,0 +1,151 @@
+"""The input audio of one connection: the buffer, server VAD, commit and transcription.
+
+``input_audio_buffer.append`` adds audio (no reply event). With turn detection on, the
+VAD reports ``speech_started`` (the barge-in signal) and ``speech_stopped``; a stop
+commits the buffer as a user item. Without it, ``input_audio_buffer.commit`` does
+(PROTOCOL.md §2, §5, §6). What follows a VAD transition (cancelling the active
+response, starting a new one) is the engine's call: :meth:`InputAudio.append` only
+returns the transitions, and the engine asks for each one's events in turn.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from ._audio import EnergyVad, VadEvent, bytes_per_ms, decode_samples
+from ._conversation_store import ConversationStore
+from ._session_config import SessionConfig
+from ._validate import Invalid
+from ._wire import Event, Ids, server_event
+
+__all__ = ["InputAudio"]
+
+
+class InputAudio:
+    """The input audio buffer and its VAD.
+
+    Args:
+        ids: id factory (event ids).
+        config: the session (turn detection, input format, transcription).
+        store: the conversation committed audio is added to.
+    """
+
+    def __init__(self, ids: Ids, config: SessionConfig, store: ConversationStore) -> None:
+        self._ids = ids
+        self._config = config
+        self._store = store
+        self._buffer = bytearray()
+        self._vad = EnergyVad()
+        self._speech_item_id: str | None = None
+
+    def append(self, audio: str) -> list[VadEvent]:
+        """Buffer base64 audio; return the VAD transitions it caused (none without VAD).
+
+        For each transition, in order, the caller sends :meth:`speech_started` or
+        :meth:`speech_stopped` (plus whatever it decides follows) before the next one.
+
+        Raises:
+            Invalid: ``audio`` is not base64.
+        """
+        try:
+            data = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise Invalid(
+                "invalid_value", "Invalid 'audio': expected base64-encoded audio bytes.", "audio"
+            ) from exc
+        self._buffer += data
+        td = self._config.turn_detection()
+        if td is None:
+            return []
+        fmt = self._config.input_format()
+        self._vad.threshold = float(td.get("threshold", 0.5))
+        self._vad.prefix_padding_ms = int(td.get("prefix_padding_ms", 300))
+        eagerness = {"low": 800, "high": 250}.get(str(td.get("eagerness")), 500)
+        self._vad.silence_duration_ms = int(td.get("silence_duration_ms", eagerness))
+        rate = 24000 if fmt == "audio/pcm" else 8000
+        return self._vad.feed(decode_samples(data, fmt), rate)
+
+    def speech_started(self, audio_start_ms: int) -> Event:
+        """``input_audio_buffer.speech_started``, naming the user item to come."""
+        self._speech_item_id = self._store.new_item_id()
+        return server_event(
+            self._ids,
+            "input_audio_buffer.speech_started",
+            audio_start_ms=audio_start_ms,
+            item_id=self._speech_item_id,
+        )
+
+    def speech_stopped(self, audio_end_ms: int) -> list[Event]:
+        """``input_audio_buffer.speech_stopped``, then the commit of the buffer."""
+        item_id = self._speech_item_id or self._store.new_item_id()
+        stopped = server_event(
+            self._ids,
+            "input_audio_buffer.speech_stopped",
+            audio_end_ms=audio_end_ms,
+            item_id=item_id,
+        )
+        return [stopped, *self._commit(item_id)]
+
+    def commit(self) -> list[Event]:
+        """``input_audio_buffer.commit``: the buffer becomes a user item (no response starts).
+
+        Raises:
+            Invalid: less than 100 ms of audio is buffered.
+        """
+        ms = len(self._buffer) / bytes_per_ms(self._config.input_format())
+        if ms < 100:
+            raise Invalid(
+                "input_audio_buffer_commit_empty",
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
+                None,
+            )
+        self._vad.reset()
+        return self._commit(self._speech_item_id or self._store.new_item_id())
+
+    def clear(self) -> Event:
+        """``input_audio_buffer.clear``: drop the buffer and the utterance in progress."""
+        self._buffer.clear()
+        self._vad.reset()
+        self._speech_item_id = None
+        return server_event(self._ids, "input_audio_buffer.cleared")
+
+    def reset_vad(self) -> None:
+        """Forget the utterance in progress (the session's VAD settings changed)."""
+        self._vad.reset()
+
+    def _commit(self, item_id: str) -> list[Event]:
+        audio = bytes(self._buffer)
+        self._buffer.clear()
+        self._speech_item_id = None
+        prev = self._store.last_id()
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        self._store.keep_audio(item_id, audio)
+        out = [
+            server_event(
+                self._ids, "input_audio_buffer.committed", previous_item_id=prev, item_id=item_id
+            )
+        ]
+        out += self._store.insert(item)
+        out.append(self._store.done(item))
+        if self._config.transcribes_input():
+            seconds = len(audio) / (bytes_per_ms(self._config.input_format()) * 1000)
+            out.append(
+                server_event(
+                    self._ids,
+                    "conversation.item.input_audio_transcription.completed",
+                    item_id=item_id,
+                    content_index=0,
+                    transcript=f"(speech, {seconds:.1f} s)",
+                    usage={"type": "duration", "seconds": round(seconds, 3)},
+                )
+            )
+        return out

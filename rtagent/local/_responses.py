@@ -1,0 +1,491 @@
+"""Responses of one connection: the runs in flight and the lazy event stream of each.
+
+A response starts with ``response.created`` and ``rate_limits.updated``, sent at once;
+the rest (output items: messages with text or audio, function calls) is generated
+lazily, one event per :meth:`Responses.next_event`, so a ``response.cancel`` or a VAD
+barge-in can cut in between. Every response ends with exactly one ``response.done``
+(PROTOCOL.md §3, §7). Only one response at a time may write to the default
+conversation; out-of-band ones (``conversation: "none"``) run alongside.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import logging
+import math
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._audio import synth_speech
+from ._brains import Brain, Conversation, Turn
+from ._conversation_store import ConversationStore, public_item
+from ._session_config import SessionConfig
+from ._usage import UsageMeter, tokens
+from ._validate import Invalid
+from ._wire import Event, Ids, server_event
+
+__all__ = ["Responses"]
+
+logger = logging.getLogger(__name__)
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    """Split text into deltas of about ``size`` characters, on word boundaries."""
+    out: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        piece = word if not current and not out else " " + word
+        if current and len(current) + len(piece) > size:
+            out.append(current)
+            current = piece
+        else:
+            current += piece
+    if current or not out:
+        out.append(current)
+    return out
+
+
+def _token_limit(max_output_tokens: int | str) -> int:
+    return 4096 if max_output_tokens == "inf" else int(max_output_tokens)
+
+
+@dataclass
+class _Open:
+    """The output item of a response that is still streaming (closed on cancel)."""
+
+    item: dict[str, Any]
+    output_index: int
+    part_added: bool = False
+    text: str = ""
+    audio: bytearray = field(default_factory=bytearray)
+    arguments: str = ""
+
+
+@dataclass
+class _Run:
+    """One response in flight."""
+
+    id: str
+    in_conversation: bool
+    modalities: list[str]
+    max_output_tokens: int | str
+    voice: str
+    audio_format: dict[str, Any]
+    metadata: dict[str, str] | None
+    convo: Conversation
+    turn: Turn
+    output: list[dict[str, Any]] = field(default_factory=list)
+    current: _Open | None = None
+    stream: Generator[Event, None, None] | None = None
+    finished: bool = False
+
+
+class Responses:
+    """Starts, streams and cancels the responses of one connection.
+
+    Args:
+        ids: id factory (response, item, call and event ids).
+        config: the session (defaults of each response).
+        store: the default conversation (context, and where output items go).
+        brain: decides what each response says.
+        connection_index: 0-based index of the connection, shown to the brain.
+        audio_chunk_ms: duration of each ``response.output_audio.delta``.
+        duplicate_call_ids: fault: issue each function_call twice with one call_id.
+    """
+
+    def __init__(
+        self,
+        ids: Ids,
+        config: SessionConfig,
+        store: ConversationStore,
+        brain: Brain,
+        *,
+        connection_index: int = 0,
+        audio_chunk_ms: int = 100,
+        duplicate_call_ids: bool = False,
+    ) -> None:
+        self._ids = ids
+        self._config = config
+        self._store = store
+        self._brain = brain
+        self._connection_index = connection_index
+        self._audio_chunk_ms = audio_chunk_ms
+        self._duplicate_call_ids = duplicate_call_ids
+        self._usage = UsageMeter()
+        self._runs: list[_Run] = []  # round-robin order of the streams still producing
+        self._active: _Run | None = None  # the one writing to the default conversation
+        self.spoke = False
+        """Whether any response has streamed audio (the voice is then fixed)."""
+
+    @property
+    def has_active(self) -> bool:
+        """True while a response writes to the default conversation."""
+        return self._active is not None
+
+    # ---- client events ---------------------------------------------------------------------
+
+    def create(self, params: dict[str, Any]) -> list[Event]:
+        """``response.create``: start a response unless one already writes to the conversation.
+
+        Raises:
+            Invalid: ``conversation_already_has_active_response`` (no response is started),
+                or an ``input`` reference names no item.
+        """
+        if params.get("conversation", "auto") == "auto" and self._active is not None:
+            raise Invalid(
+                "conversation_already_has_active_response",
+                f"Conversation already has an active response in progress: {self._active.id}. "
+                "Wait until the response is finished before creating a new one.",
+                None,
+            )
+        return self.start(params)
+
+    def cancel(self, response_id: str | None) -> list[Event]:
+        """``response.cancel``: the named response, else the active or newest one.
+
+        Raises:
+            Invalid: ``response_cancel_not_active``: nothing to cancel.
+        """
+        run: _Run | None
+        if response_id is not None:
+            run = next((r for r in self._runs if r.id == response_id and not r.finished), None)
+        else:
+            run = self._active or next((r for r in reversed(self._runs) if not r.finished), None)
+        if run is None:
+            raise Invalid(
+                "response_cancel_not_active", "Cancellation failed: no active response found", None
+            )
+        return self._cancel(run, "client_cancelled")
+
+    def interrupt(self) -> list[Event]:
+        """VAD barge-in: cancel the active response (reason ``turn_detected``), if any."""
+        if self._active is None:
+            return []
+        return self._cancel(self._active, "turn_detected")
+
+    def start(self, params: dict[str, Any]) -> list[Event]:
+        """Start a response; return its first events, sent at once like the real server.
+
+        ``response.created`` goes out before any event caused by a later client event,
+        so a client can rely on it to know a response started; the rest streams lazily.
+
+        Raises:
+            Invalid: an ``input`` reference names no item.
+        """
+        session = self._config.session
+        in_conversation = params.get("conversation", "auto") == "auto"
+        convo = Conversation(
+            items=(
+                self._store.resolve_input(params["input"])
+                if "input" in params
+                else self._store.snapshot()
+            ),
+            instructions=str(params.get("instructions", session.get("instructions") or "")),
+            tools=copy.deepcopy(params.get("tools", session.get("tools") or [])),
+            tool_choice=copy.deepcopy(
+                params.get("tool_choice", session.get("tool_choice", "auto"))
+            ),
+            connection_index=self._connection_index,
+        )
+        try:
+            turn = self._brain.reply(convo).resolve(convo)
+        except Exception as exc:  # a broken script fails the response, not the connection
+            logger.exception("brain failed")
+            turn = Turn(fail=f"The local brain raised {type(exc).__name__}: {exc}")
+        out_audio = params.get("audio", {}).get("output", {})
+        voice = out_audio.get("voice", session["audio"]["output"].get("voice", "marin"))
+        run = _Run(
+            id=self._ids.new("resp"),
+            in_conversation=in_conversation,
+            modalities=list(
+                params.get("output_modalities", session.get("output_modalities", ["audio"]))
+            ),
+            max_output_tokens=params.get(
+                "max_output_tokens", session.get("max_output_tokens", "inf")
+            ),
+            voice=str(voice["id"] if isinstance(voice, dict) else voice),
+            audio_format=copy.deepcopy(
+                out_audio.get("format", session["audio"]["output"]["format"])
+            ),
+            metadata=copy.deepcopy(params.get("metadata")),
+            convo=convo,
+            turn=turn,
+        )
+        run.stream = self._stream(run)
+        self._runs.append(run)
+        if in_conversation:
+            self._active = run
+        limit = _token_limit(run.max_output_tokens)
+        return [
+            self._event("response.created", response=self._response(run, "in_progress")),
+            self._event(
+                "rate_limits.updated",
+                rate_limits=[
+                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+                    {
+                        "name": "tokens",
+                        "limit": 800000,
+                        "remaining": 800000 - limit,
+                        "reset_seconds": 0.307,
+                    },
+                ],
+            ),
+        ]
+
+    def next_event(self) -> Event | None:
+        """The next streamed response event (round-robin over active responses), or None."""
+        while self._runs:
+            run = self._runs.pop(0)
+            assert run.stream is not None
+            event = next(run.stream, None)
+            if event is None:
+                continue
+            if not run.finished:
+                self._runs.append(run)
+            return event
+        return None
+
+    # ---- the response object and its end ---------------------------------------------------
+
+    def _event(self, type: str, **fields: Any) -> Event:
+        return server_event(self._ids, type, **fields)
+
+    def _response(
+        self, run: _Run, status: str, details: Any = None, usage: Any = None
+    ) -> dict[str, Any]:
+        return {
+            "object": "realtime.response",
+            "id": run.id,
+            "status": status,
+            "status_details": details,
+            "output": [public_item(i) for i in run.output] if status != "in_progress" else [],
+            "conversation_id": self._store.id if run.in_conversation else None,
+            "output_modalities": run.modalities,
+            "max_output_tokens": run.max_output_tokens,
+            "audio": {"output": {"format": run.audio_format, "voice": run.voice}},
+            "usage": usage,
+            "metadata": run.metadata,
+        }
+
+    def _done(self, run: _Run, status: str, details: Any) -> Event:
+        usage = self._usage.measure(run.convo, run.output, self._store.audio)
+        return self._event("response.done", response=self._response(run, status, details, usage))
+
+    def _finish(self, run: _Run) -> None:
+        run.finished = True
+        run.current = None
+        if self._active is run:
+            self._active = None
+
+    def _cancel(self, run: _Run, reason: str) -> list[Event]:
+        """Close a streaming response now: incomplete items, then response.done cancelled."""
+        out: list[Event] = []
+        if run.current is not None:
+            if run.current.item["type"] == "message":
+                out += self._end_message(run, "incomplete")
+            else:
+                out += self._end_call(run, "incomplete")
+        if run.stream is not None:
+            run.stream.close()
+        if run in self._runs:
+            self._runs.remove(run)
+        self._finish(run)
+        out.append(self._done(run, "cancelled", {"type": "cancelled", "reason": reason}))
+        return out
+
+    # ---- the lazy stream -------------------------------------------------------------------
+
+    def _stream(self, run: _Run) -> Generator[Event, None, None]:
+        """All events of one response, generated lazily so a cancel can cut in between."""
+        turn = run.turn
+        if turn.fail:
+            message = (
+                turn.fail
+                if isinstance(turn.fail, str)
+                else ("The server had an error while processing your request. Sorry about that!")
+            )
+            self._finish(run)
+            failure: dict[str, Any] = {
+                "type": "failed",
+                "error": {"type": "server_error", "code": "server_error", "message": message},
+            }
+            yield self._done(run, "failed", failure)
+            return
+        budget = _token_limit(run.max_output_tokens)
+        incomplete = False
+        text = turn.text if isinstance(turn.text, str) else None
+        if text:
+            if tokens(text) > budget:
+                text, incomplete = text[: budget * 4], True
+            budget -= tokens(text)
+            yield from self._stream_message(run, text, incomplete)
+        if not incomplete:
+            for call in turn.calls:
+                call_id = call.call_id or self._ids.new("call")
+                for _ in range(2 if self._duplicate_call_ids else 1):
+                    args = call.arguments_json()
+                    if tokens(args) + 5 > budget:
+                        incomplete = True
+                        break
+                    budget -= tokens(args) + 5
+                    yield from self._stream_call(run, call.name, call_id, args)
+                if incomplete:
+                    break
+        self._finish(run)
+        status = "incomplete" if incomplete else "completed"
+        details: dict[str, Any] | None = (
+            {"type": "incomplete", "reason": "max_output_tokens"} if incomplete else None
+        )
+        yield self._done(run, status, details)
+
+    def _open_item(self, run: _Run, item: dict[str, Any]) -> Iterator[Event]:
+        run.current = _Open(item=item, output_index=len(run.output))
+        run.output.append(item)
+        yield self._event(
+            "response.output_item.added",
+            response_id=run.id,
+            output_index=run.current.output_index,
+            item=public_item(item),
+        )
+        if run.in_conversation:
+            yield from self._store.insert(item)
+
+    def _close_item(self, run: _Run, status: str) -> list[Event]:
+        cur = run.current
+        assert cur is not None
+        cur.item["status"] = status
+        run.current = None
+        out = [
+            self._event(
+                "response.output_item.done",
+                response_id=run.id,
+                output_index=cur.output_index,
+                item=public_item(cur.item),
+            )
+        ]
+        if run.in_conversation and self._store.find(cur.item["id"]) >= 0:
+            out.append(self._store.done(cur.item))
+        return out
+
+    def _stream_message(self, run: _Run, text: str, incomplete: bool) -> Iterator[Event]:
+        audio = run.modalities == ["audio"]
+        item_id = self._store.new_item_id()
+        item: dict[str, Any] = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        yield from self._open_item(run, item)
+        cur = run.current
+        assert cur is not None
+        where = {
+            "response_id": run.id,
+            "item_id": item_id,
+            "output_index": cur.output_index,
+            "content_index": 0,
+        }
+        item["content"].append(
+            {"type": "output_audio", "transcript": ""}
+            if audio
+            else {"type": "output_text", "text": ""}
+        )
+        cur.part_added = True
+        part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+        yield self._event("response.content_part.added", **where, part=part)
+        chunk_bytes = self._audio_chunk_ms * 48
+        for delta in _chunks(text, 12):
+            cur.text += delta
+            if audio:
+                item["content"][0]["transcript"] = cur.text
+                yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
+                pcm = synth_speech(delta)
+                self.spoke = True
+                if item_id not in self._store.audio:
+                    # Shared with the streaming buffer (no copy per chunk); a truncate
+                    # replaces the entry, so later chunks no longer count.
+                    self._store.keep_audio(item_id, cur.audio)
+                for start in range(0, len(pcm), chunk_bytes):
+                    piece = pcm[start : start + chunk_bytes]
+                    cur.audio += piece
+                    yield self._event(
+                        "response.output_audio.delta",
+                        **where,
+                        delta=base64.b64encode(piece).decode("ascii"),
+                    )
+            else:
+                item["content"][0]["text"] = cur.text
+                yield self._event("response.output_text.delta", **where, delta=delta)
+        yield from self._end_message(run, "incomplete" if incomplete else "completed")
+
+    def _end_message(self, run: _Run, status: str) -> list[Event]:
+        cur = run.current
+        assert cur is not None
+        where = {
+            "response_id": run.id,
+            "item_id": cur.item["id"],
+            "output_index": cur.output_index,
+            "content_index": 0,
+        }
+        out: list[Event] = []
+        if cur.part_added:
+            if run.modalities == ["audio"]:
+                out.append(self._event("response.output_audio.done", **where))
+                out.append(
+                    self._event(
+                        "response.output_audio_transcript.done", **where, transcript=cur.text
+                    )
+                )
+                part = {"type": "audio", "transcript": cur.text}
+            else:
+                out.append(self._event("response.output_text.done", **where, text=cur.text))
+                part = {"type": "text", "text": cur.text}
+            out.append(self._event("response.content_part.done", **where, part=part))
+        return out + self._close_item(run, status)
+
+    def _stream_call(self, run: _Run, name: str, call_id: str, args: str) -> Iterator[Event]:
+        item_id = self._store.new_item_id()
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        yield from self._open_item(run, item)
+        cur = run.current
+        assert cur is not None
+        step = max(1, math.ceil(len(args) / 3))
+        for start in range(0, len(args), step):
+            delta = args[start : start + step]
+            cur.arguments += delta
+            item["arguments"] = cur.arguments
+            yield self._event(
+                "response.function_call_arguments.delta",
+                response_id=run.id,
+                item_id=item_id,
+                output_index=cur.output_index,
+                call_id=call_id,
+                delta=delta,
+            )
+        yield from self._end_call(run, "completed")
+
+    def _end_call(self, run: _Run, status: str) -> list[Event]:
+        cur = run.current
+        assert cur is not None
+        done = self._event(
+            "response.function_call_arguments.done",
+            response_id=run.id,
+            item_id=cur.item["id"],
+            output_index=cur.output_index,
+            call_id=cur.item["call_id"],
+            name=cur.item["name"],
+            arguments=cur.arguments,
+        )
+        return [done, *self._close_item(run, status)]
