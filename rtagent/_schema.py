@@ -484,8 +484,10 @@ def _clean(node: Any, defs: dict[str, Any], stack: frozenset[str], recursive: se
             out[key] = {k: _clean(v, defs, stack, recursive) for k, v in value.items()}
         elif key in _SCHEMA_KEYS or key in _SCHEMA_LIST_KEYS:
             out[key] = _clean(value, defs, stack, recursive)
-        elif key == "const" and "enum" not in node:
-            out["enum"] = [value]  # Literal["x"]: one spelling for every literal
+        elif key == "const":
+            # Literal["x"]: one spelling for every literal. Older pydantic writes both.
+            if "enum" not in node:
+                out["enum"] = [value]
         else:
             out[key] = value  # data (default, enum, examples) is copied, never walked
     if "properties" in out and "additionalProperties" not in out:
