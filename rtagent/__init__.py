@@ -17,6 +17,7 @@ from ._errors import (
     ToolError,
     TransportError,
 )
+from ._invoke import ToolContext, ToolResult, invoke_tool
 from ._notices import (
     ConnectionLost,
     FrameSkipped,
@@ -30,7 +31,7 @@ from ._retry import RetryPolicy, is_retryable
 from ._runtime import RealtimeSession, connect
 from ._secrets import ClientSecret, acreate_client_secret, create_client_secret
 from ._sync import SyncSession, connect_sync
-from ._tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
+from ._tools import Tool, ToolRegistry, get_tool, is_tool, tool
 from ._transport import WebSocketConfig
 from ._wav import read_wav, write_wav
 
@@ -75,7 +76,8 @@ __all__ = [
     "connect",
     "connect_sync",
     "create_client_secret",
-    "get_tool_spec",
+    "get_tool",
+    "invoke_tool",
     "is_retryable",
     "is_tool",
     "load_entry_point_plugins",

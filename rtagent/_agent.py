@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeAlias, Union, overload
 
 from ._errors import ConfigurationError, ToolDefinitionError
 from ._plugins import load_plugins
-from ._tools import Tool, ToolRegistry, get_tool_spec
+from ._tools import Tool, ToolRegistry, get_tool
 
 __all__ = ["UNSET", "Agent", "ToolLike"]
 
@@ -368,20 +368,20 @@ def _method_tools(cls: type[Agent]) -> dict[str, Any]:
             is_function = inspect.isfunction(value) or isinstance(
                 value, (staticmethod, classmethod)
             )
-            spec = get_tool_spec(value) if is_function else None
-            if spec is None:
+            declared = get_tool(value) if is_function else None
+            if declared is None:
                 continue
-            if spec.name in seen_here:
+            if declared.name in seen_here:
                 raise ToolDefinitionError(
                     f"{klass.__qualname__}.{attr}",
                     [
-                        f"tool name {spec.name!r} is already used by {klass.__qualname__}.{seen_here[spec.name]}"
+                        f"tool name {declared.name!r} is already used by {klass.__qualname__}.{seen_here[declared.name]}"
                     ],
                 )
-            seen_here[spec.name] = attr
-            by_name.pop(spec.name, None)  # re-insert so the order follows the subclass
-            by_name[spec.name] = value
-            name_of_attr[attr] = spec.name
+            seen_here[declared.name] = attr
+            by_name.pop(declared.name, None)  # re-insert so the order follows the subclass
+            by_name[declared.name] = value
+            name_of_attr[attr] = declared.name
     return by_name
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import anyio
 
 from ._errors import PluginLoadError, ToolDefinitionError
-from ._tools import Tool, ToolRegistry, get_tool_spec
+from ._tools import Tool, ToolRegistry, get_tool
 
 __all__ = [
     "OnError",
@@ -377,14 +377,15 @@ def _module_tools(module: types.ModuleType, where: str) -> list[Tool]:
     tools: list[Tool] = []
     seen: dict[str, str] = {}
     for attr, value in list(vars(module).items()):
-        spec = get_tool_spec(value) if callable(value) else None
-        if spec is None or getattr(value, "__module__", None) != module.__name__:
+        declared = get_tool(value) if callable(value) else None
+        if declared is None or getattr(value, "__module__", None) != module.__name__:
             continue
-        if spec.name in seen:
+        if declared.name in seen:
             raise PluginLoadError(
-                where, f"tool name {spec.name!r} is declared twice ({seen[spec.name]} and {attr})"
+                where,
+                f"tool name {declared.name!r} is declared twice ({seen[declared.name]} and {attr})",
             )
-        seen[spec.name] = attr
+        seen[declared.name] = attr
         try:
             tools.append(Tool.from_function(value))
         except ToolDefinitionError as exc:
@@ -412,7 +413,7 @@ def _tools_of_object(obj: Any, where: str) -> list[Tool]:
 def _one_tool(obj: Any, where: str) -> Tool:
     if isinstance(obj, Tool):
         return obj
-    if callable(obj) and get_tool_spec(obj) is not None:
+    if callable(obj) and get_tool(obj) is not None:
         fn: Callable[..., Any] = obj
         try:
             return Tool.from_function(fn)

@@ -40,6 +40,7 @@ from ._errors import (
     SessionClosed,
     TransportError,
 )
+from ._invoke import ToolContext, ToolResult
 from ._notices import (
     ConnectionLost,
     FrameSkipped,
@@ -51,7 +52,7 @@ from ._notices import (
 )
 from ._retry import RetryPolicy, retry_call
 from ._session import ResumeReport, Session, ToolCall
-from ._tools import OnInterrupt, ToolContext, ToolRegistry, ToolResult
+from ._tools import OnInterrupt, ToolRegistry
 from ._transport import WebSocket, WebSocketConfig
 from ._transport import connect as ws_connect
 
