@@ -1,6 +1,6 @@
 """rtagent: function-calling agents on the OpenAI Realtime API."""
 
-from ._agent import UNSET, Agent
+from ._agent import UNSET, Agent, AgentSettings
 from ._errors import (
     ClientSecretError,
     ConfigurationError,
@@ -40,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "UNSET",
     "Agent",
+    "AgentSettings",
     "ClientSecret",
     "ClientSecretError",
     "ConfigurationError",

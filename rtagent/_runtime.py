@@ -129,7 +129,7 @@ class RealtimeSession:
         audio_chunk_ms: int,
     ) -> None:
         self.agent = agent
-        self.tools: ToolRegistry = agent.tools
+        self.tools: ToolRegistry = agent.load_tools()
         self._url = url
         self._headers = headers
         self._retry = retry
@@ -138,7 +138,7 @@ class RealtimeSession:
         self._planned_rollover = planned_rollover
         self._ws_config = ws_config
         self._chunk_bytes = max(48, audio_chunk_ms * 48)
-        config = agent.session_config()
+        config = agent.session_config(self.tools)
         config["model"] = model  # the one in the URL: a session's model cannot change
         self._core = Session(config, interrupt_policy=self._interrupt_policy)
         self._ws: WebSocket | None = None
@@ -308,10 +308,11 @@ class RealtimeSession:
 
     async def handoff(self, agent: Agent) -> None:
         """Hand the conversation to another agent: its instructions and tools take over."""
-        config = agent.session_config()
+        tools = agent.load_tools()
+        config = agent.session_config(tools)
         config.pop("model", None)  # the model of a session cannot change
         self.agent = agent
-        self.tools = agent.tools
+        self.tools = tools
         self._core.update_config(config)
         await self._flush()
 

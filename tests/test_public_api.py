@@ -8,6 +8,7 @@ def test_all_is_pinned() -> None:
     assert rtagent.__all__ == [
         "UNSET",
         "Agent",
+        "AgentSettings",
         "ClientSecret",
         "ClientSecretError",
         "ConfigurationError",
