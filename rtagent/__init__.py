@@ -1,6 +1,6 @@
 """rtagent: function-calling agents on the OpenAI Realtime API."""
 
-from ._agent import UNSET, Agent
+from ._agent import UNSET, Agent, AgentSettings
 from ._endpoint import Endpoint
 from ._errors import (
     ClientSecretError,
@@ -18,6 +18,7 @@ from ._errors import (
     ToolError,
     TransportError,
 )
+from ._invoke import ToolContext, ToolResult, invoke_tool
 from ._notices import (
     ConnectionLost,
     EventsDropped,
@@ -32,7 +33,7 @@ from ._retry import RetryPolicy, is_retryable
 from ._runtime import RealtimeSession, SessionStats, connect
 from ._runtime.sync import SyncSession, connect_sync
 from ._secrets import ClientSecret, acreate_client_secret, create_client_secret
-from ._tools import Tool, ToolContext, ToolRegistry, ToolResult, get_tool_spec, is_tool, tool
+from ._tools import Tool, ToolRegistry, get_tool, is_tool, tool
 from ._transport import WebSocketConfig
 from ._wav import read_wav, write_wav
 
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "UNSET",
     "Agent",
+    "AgentSettings",
     "ClientSecret",
     "ClientSecretError",
     "ConfigurationError",
@@ -80,7 +82,8 @@ __all__ = [
     "connect",
     "connect_sync",
     "create_client_secret",
-    "get_tool_spec",
+    "get_tool",
+    "invoke_tool",
     "is_retryable",
     "is_tool",
     "load_entry_point_plugins",

@@ -117,7 +117,7 @@ def _cmd_tools(args: argparse.Namespace) -> int:
     if Path(target).is_dir():
         schemas = load_plugins(target).schemas()
     else:
-        schemas = _agent(target).tools.schemas()
+        schemas = _agent(target).load_tools().schemas()
     _print_json(schemas, args.indent)
     return 0
 
@@ -140,7 +140,8 @@ def _add_config(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    session = _agent(args.target).session_config()
+    agent = _agent(args.target)
+    session = agent.session_config(agent.load_tools())
     _print_json({"type": "session.update", "session": session}, args.indent)
     return 0
 
@@ -217,10 +218,8 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         raise _UsageError("--mic and --audio-in cannot be combined")
     connect_options, local, reason = _connection(args)
     agent = _agent(args.target)
-    for folder in args.plugins:
-        registry = load_plugins(folder)
-        if registry.names():
-            agent.tools = [*agent.tools, registry]
+    if args.plugins:
+        agent.plugins = [*agent.plugins, *args.plugins]  # loaded when the session starts
     options = ChatOptions(
         connect=connect_options,
         local=local,

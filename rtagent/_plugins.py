@@ -4,6 +4,11 @@ A plugin folder holds ``.py`` files; every ``@tool`` function defined at the top
 each file becomes a tool. Files are loaded in sorted order; names starting with ``_`` are not
 plugins, so they can hold shared helpers.
 
+Only what the user named is loaded: dotfiles (such as the ``._name.py`` files macOS leaves
+on shared drives) are ignored, a symlinked file whose real path is outside the folder is
+skipped with a warning, and subfolders are never scanned. (A plugin's own imports are its
+code's business: Python's import system resolves them.)
+
 Each folder becomes a private package, ``rtagent_plugins.p<hash of the folder path>``, and
 each file a module in it. Nothing is added to ``sys.path``, so a plugin imports a sibling
 helper with a *relative* import (``from ._helpers import parse``); ``import _helpers`` does
@@ -32,7 +37,7 @@ from typing import Any, Literal
 import anyio
 
 from ._errors import PluginLoadError, ToolDefinitionError
-from ._tools import Tool, ToolRegistry, get_tool_spec
+from ._tools import Tool, ToolRegistry, get_tool
 
 __all__ = [
     "OnError",
@@ -42,7 +47,7 @@ __all__ = [
     "load_plugins",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("rtagent.plugins")
 
 OnError = Literal["raise", "log"]
 _ROOT_PACKAGE = "rtagent_plugins"
@@ -160,6 +165,7 @@ class PluginFolder:
         self._files: dict[Path, _LoadedFile] = {}
         self._helpers: dict[Path, tuple[int, int]] = {}
         self._registry = ToolRegistry()
+        self._outside: set[Path] = set()  # symlinks out of the folder, warned about once
         root = self.path if self.path.is_dir() else self.path.parent
         digest = hashlib.sha1(str(root).encode(), usedforsecurity=False).hexdigest()[:12]
         self._package = f"{_ROOT_PACKAGE}.p{digest}"
@@ -279,21 +285,35 @@ class PluginFolder:
             return {self.path: _signature(self.path)}
         if not self.path.is_dir():
             raise PluginLoadError(str(self.path), "no such plugin folder")
-        found: dict[Path, tuple[int, int]] = {}
-        for file in sorted(self.path.glob("*.py")):
-            if not file.name.startswith("_"):
-                try:
-                    found[file] = _signature(file)
-                except FileNotFoundError:  # deleted between glob and stat
-                    continue
-        return found
+        return self._scan("*.py", lambda name: not name.startswith("_"))
 
     def _scan_helpers(self) -> dict[Path, tuple[int, int]]:
+        return self._scan("_*.py", lambda name: True)
+
+    def _scan(self, pattern: str, wanted: Callable[[str], bool]) -> dict[Path, tuple[int, int]]:
+        """The folder's files matching ``pattern``, with their signatures.
+
+        Only what the user named is loaded: dotfiles (editor and macOS ``._x.py`` droppings)
+        and anything that is not a regular file are ignored, and a symlink whose target is
+        outside the folder is skipped with a warning (once per path).
+        """
         found: dict[Path, tuple[int, int]] = {}
-        for file in sorted(self._root.glob("_*.py")):
+        for file in sorted(self._root.glob(pattern)):
+            if file.name.startswith(".") or not wanted(file.name):
+                continue
             try:
+                real = file.resolve(strict=True)
+                if not real.is_file():
+                    continue
+                if not real.is_relative_to(self._root):
+                    if file not in self._outside:
+                        self._outside.add(file)
+                        logger.warning(
+                            "skipping %s: it links to %s, outside the plugin folder", file, real
+                        )
+                    continue
                 found[file] = _signature(file)
-            except FileNotFoundError:
+            except (FileNotFoundError, RuntimeError):  # deleted meanwhile, or a symlink loop
                 continue
         return found
 
@@ -377,14 +397,15 @@ def _module_tools(module: types.ModuleType, where: str) -> list[Tool]:
     tools: list[Tool] = []
     seen: dict[str, str] = {}
     for attr, value in list(vars(module).items()):
-        spec = get_tool_spec(value) if callable(value) else None
-        if spec is None or getattr(value, "__module__", None) != module.__name__:
+        declared = get_tool(value) if callable(value) else None
+        if declared is None or getattr(value, "__module__", None) != module.__name__:
             continue
-        if spec.name in seen:
+        if declared.name in seen:
             raise PluginLoadError(
-                where, f"tool name {spec.name!r} is declared twice ({seen[spec.name]} and {attr})"
+                where,
+                f"tool name {declared.name!r} is declared twice ({seen[declared.name]} and {attr})",
             )
-        seen[spec.name] = attr
+        seen[declared.name] = attr
         try:
             tools.append(Tool.from_function(value))
         except ToolDefinitionError as exc:
@@ -412,7 +433,7 @@ def _tools_of_object(obj: Any, where: str) -> list[Tool]:
 def _one_tool(obj: Any, where: str) -> Tool:
     if isinstance(obj, Tool):
         return obj
-    if callable(obj) and get_tool_spec(obj) is not None:
+    if callable(obj) and get_tool(obj) is not None:
         fn: Callable[..., Any] = obj
         try:
             return Tool.from_function(fn)

@@ -42,7 +42,7 @@ import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
 import docstring_parser
@@ -89,6 +89,8 @@ class FunctionSchema:
         is_async: Whether calling the function returns a coroutine.
         strict: Whether arguments are validated in pydantic strict mode.
         positional_only: Positional-only parameters (context included), in order.
+        validate_json: ``args_model.model_validate_json``, looked up once (a class method
+            lookup on a pydantic model costs more than a small call's validation).
     """
 
     name: str
@@ -100,6 +102,10 @@ class FunctionSchema:
     is_async: bool
     strict: bool
     positional_only: tuple[str, ...] = ()
+    validate_json: Callable[..., BaseModel] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validate_json", self.args_model.model_validate_json)
 
     @property
     def is_method(self) -> bool:
@@ -484,8 +490,10 @@ def _clean(node: Any, defs: dict[str, Any], stack: frozenset[str], recursive: se
             out[key] = {k: _clean(v, defs, stack, recursive) for k, v in value.items()}
         elif key in _SCHEMA_KEYS or key in _SCHEMA_LIST_KEYS:
             out[key] = _clean(value, defs, stack, recursive)
-        elif key == "const" and "enum" not in node:
-            out["enum"] = [value]  # Literal["x"]: one spelling for every literal
+        elif key == "const":
+            # Literal["x"]: one spelling for every literal. Older pydantic writes both.
+            if "enum" not in node:
+                out["enum"] = [value]
         else:
             out[key] = value  # data (default, enum, examples) is copied, never walked
     if "properties" in out and "additionalProperties" not in out:

@@ -74,7 +74,8 @@ def create_client_secret(
     """Mint an ephemeral client secret carrying ``agent``'s session config (blocking).
 
     Args:
-        agent: Its ``session_config()`` (instructions, tools, voice...) is bound to the secret.
+        agent: Its session config (instructions, tools with its plugins', voice...) is bound
+            to the secret.
         api_key: The real key (default ``OPENAI_API_KEY``); required for OpenAI's endpoint.
         base_url: The REST base, e.g. ``https://api.openai.com/v1`` (default
             ``OPENAI_BASE_URL`` or OpenAI's), or a local server's ``http_url``.
@@ -161,7 +162,7 @@ def _request(
         elif base.rstrip("/") == DEFAULT_BASE_URL:
             raise ConfigurationError("no API key: pass api_key=... or set OPENAI_API_KEY")
     request_headers.update(headers or {})
-    session = agent.session_config()
+    session = agent.session_config(agent.load_tools())
     if model:
         session["model"] = model
     payload = {

@@ -1,45 +1,38 @@
-"""Declaring tools (``@tool``), the ready-to-run ``Tool`` record, and ``ToolRegistry``.
+"""Declaring tools (``@tool``), the ``Tool`` record, and ``ToolRegistry``.
 
-``@tool`` only marks a function: it attaches a ``ToolSpec`` and the Realtime tool
-definition (``fn.schema``) and returns the same function. Collections are explicit:
-build a ``ToolRegistry`` (or let ``Agent``/plugins do it) from marked or plain functions.
+``@tool`` only marks a function: it attaches the function's ``Tool`` (``fn.__rtagent_tool__``,
+unbound for methods) and its Realtime definition (``fn.schema``) and returns the same
+function. Collections are explicit: build a ``ToolRegistry`` (or let ``Agent`` and plugins
+do it) from marked or plain functions.
 
-``Tool.invoke`` is the one boundary where tool failures become data: malformed JSON,
-invalid arguments, exceptions and timeouts each turn into a one-line ``ToolResult`` the
-model can act on (the ``function_call_output`` text). Cancellation always propagates.
+Running a tool is ``rtagent._invoke``'s job (``invoke_tool``); ``ToolRegistry.invoke`` is a
+shortcut to it by name.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
+import dataclasses
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, overload
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
-from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError, to_json
-
-from ._errors import ToolDefinitionError, ToolError
+from ._errors import ToolDefinitionError
+from ._invoke import ErrorKind, ToolContext, ToolResult, invoke_tool, unknown_tool
 from ._schema import TOOL_NAME_PATTERN, FunctionSchema, function_schema, is_valid_tool_name
 
 __all__ = [
+    "ErrorKind",
     "OnInterrupt",
     "Tool",
     "ToolContext",
     "ToolRegistry",
     "ToolResult",
-    "ToolSpec",
-    "get_tool_spec",
+    "get_tool",
     "is_tool",
     "tool",
 ]
-
-logger = logging.getLogger(__name__)
 
 OnInterrupt = Literal["cancel", "finish", "reply"]
 """What happens to a running call when the user barges in or the response is cancelled.
@@ -50,109 +43,95 @@ OnInterrupt = Literal["cancel", "finish", "reply"]
 """
 _ON_INTERRUPT: tuple[str, ...] = get_args(OnInterrupt)
 
-ErrorKind = Literal[
-    "invalid_json",
-    "invalid_arguments",
-    "exception",
-    "timeout",
-    "tool_error",
-    "unknown_tool",
-    "cancelled",
-]
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__rtagent_tool__"
-# Sync tools share this many worker threads per event loop, so a burst of slow calls
-# cannot exhaust anyio's default thread pool that other code relies on.
-THREAD_LIMIT = 16
-_thread_limiter: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-    "rtagent_tool_thread_limiter"
-)
-_MAX_REPORTED_ERRORS = 5
 
 
-def _limiter() -> anyio.CapacityLimiter:
-    try:
-        return _thread_limiter.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(THREAD_LIMIT)
-        _thread_limiter.set(limiter)
-        return limiter
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class Tool:
+    """One tool: what the model sees, what runs, and how.
 
-
-@dataclass(frozen=True, slots=True)
-class ToolContext:
-    """Per-call information, injected into a parameter annotated ``ToolContext``.
+    ``@tool`` attaches one to a function; ``Tool.from_function`` builds one from any
+    function. For a method the attached tool is unbound (``is_bound`` is False) and
+    ``bind(instance)`` gives the copy that runs on that instance.
+    ``dataclasses.replace(tool, name=...)`` gives a renamed or re-described copy that runs
+    the same handler.
 
     Attributes:
-        call_id: The ``call_id`` of the ``function_call`` item being answered.
-        tool_name: Name the model called.
-        session: The running session, when the runtime provides one.
-        agent: The agent instance, when the runtime provides one.
-    """
-
-    call_id: str
-    tool_name: str
-    session: Any = None
-    agent: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """Outcome of one call: ``output`` is the ``function_call_output`` text.
-
-    Attributes:
-        output: Text for the ``function_call_output`` item.
-        ok: False when the call failed in any way.
-        error: None on success, else the failure kind (see ``ErrorKind``).
-    """
-
-    output: str
-    ok: bool
-    error: ErrorKind | None = None
-
-    @classmethod
-    def cancelled(cls, tool_name: str) -> ToolResult:
-        """The output to post for a call cancelled by an interruption (on_interrupt="cancel")."""
-        return cls(
-            output=f"error: {tool_name} was cancelled because the user interrupted",
-            ok=False,
-            error="cancelled",
-        )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ToolSpec:
-    """What ``@tool`` attaches to a function (``fn.__rtagent_tool__``).
-
-    Attributes:
-        name: Tool name sent to the model.
+        name: Tool name the model calls.
         description: Tool description.
-        parameters: JSON schema of the arguments.
-        args_model: Pydantic model validating the arguments.
-        context_param: Parameter receiving the ``ToolContext``, if any.
-        timeout: Seconds before a call is abandoned, or None for no limit.
-        on_interrupt: What to do with a running call on interruption.
-        is_method: Whether the function needs an instance (``self``/``cls`` skipped).
-        is_async: Whether the function is a coroutine function.
-        fn: The decorated function itself (unbound for methods).
-        strict: Whether arguments are validated strictly (see ``rtagent._schema``).
-        function_schema: The full declaration, including how to call the function.
+        parameters: JSON schema of the arguments (as sent in ``session.update``).
+        handler: The callable that runs (a bound method once a method tool is bound).
+        timeout: Seconds before a call is abandoned with a "timed out" output, or None.
+        on_interrupt: What to do with a running call on interruption (``OnInterrupt``).
+        strict: Validate arguments without coercion (pydantic strict mode).
+        signature: How to call ``handler``: argument model, context and bound parameter,
+            positional-only parameters, sync or async. Built once, by ``@tool``.
     """
 
     name: str
     description: str
     parameters: dict[str, Any]
-    args_model: type[BaseModel]
-    context_param: str | None
-    timeout: float | None
-    on_interrupt: OnInterrupt
-    is_method: bool
-    is_async: bool
-    fn: Callable[..., Any]
+    handler: Callable[..., Any] = field(repr=False)
+    timeout: float | None = None
+    on_interrupt: OnInterrupt = "finish"
     strict: bool = False
-    function_schema: FunctionSchema | None = field(default=None, repr=False)
+    signature: FunctionSchema = field(repr=False)
+
+    def __post_init__(self) -> None:
+        problems = _option_problems(self.timeout, self.on_interrupt)
+        if not is_valid_tool_name(self.name):
+            problems.insert(0, f"tool name {self.name!r} must match {TOOL_NAME_PATTERN}")
+        if problems:
+            raise ToolDefinitionError(repr(self.name), problems)
+
+    @classmethod
+    def from_function(cls, fn: Callable[..., Any], *, instance: object | None = None) -> Tool:
+        """Build a tool from a ``@tool`` function (its tool reused) or a plain one (bare ``@tool``).
+
+        Args:
+            fn: A function, a ``@tool`` method (with ``instance``) or a bound method.
+            instance: Object to bind a method to; ignored for non-methods.
+
+        Raises:
+            ToolDefinitionError: If ``fn`` cannot be a tool, or a method has no instance.
+        """
+        if isinstance(fn, (staticmethod, classmethod)):
+            fn = fn.__func__
+        bound_to = getattr(fn, "__self__", None)
+        if bound_to is not None and hasattr(fn, "__func__"):
+            instance, fn = bound_to, fn.__func__
+        item = get_tool(fn)
+        if item is None:
+            item = _declare(fn, localns=None)
+        if item.signature.bound_param is None:
+            return item
+        if instance is None:
+            raise ToolDefinitionError(
+                getattr(fn, "__qualname__", repr(fn)),
+                [f"{item.name} is a method: pass instance= (or a bound method)"],
+            )
+        return item.bind(instance)
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether the tool can run: not a method, or a method bound to its instance."""
+        return self.signature.bound_param is None or hasattr(self.handler, "__self__")
+
+    def bind(self, instance: object) -> Tool:
+        """A copy of this method tool that runs on ``instance``; other tools return themselves.
+
+        A ``classmethod`` tool binds to the class (``instance``'s class, or ``instance``
+        itself when it is a class). Binding a bound tool rebinds it.
+        """
+        bound_param = self.signature.bound_param
+        if bound_param is None:
+            return self
+        if bound_param == "cls" and not isinstance(instance, type):
+            instance = type(instance)
+        function = getattr(self.handler, "__func__", self.handler)
+        return dataclasses.replace(self, handler=types.MethodType(function, instance))
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -165,50 +144,53 @@ def _definition(name: str, description: str, parameters: dict[str, Any]) -> dict
     return {"type": "function", "name": name, "description": description, "parameters": parameters}
 
 
-def _make_spec(
-    fn: Callable[..., Any],
-    *,
-    name: str | None,
-    description: str | None,
-    timeout: float | None,
-    on_interrupt: str,
-    strict: bool,
-    localns: dict[str, Any] | None,
-) -> ToolSpec:
+def _option_problems(timeout: object, on_interrupt: object) -> list[str]:
     problems: list[str] = []
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+    if timeout is not None and not (
+        isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+    ):
         problems.append(f"timeout must be a positive number of seconds or None, not {timeout!r}")
     if on_interrupt not in _ON_INTERRUPT:
         problems.append(
             f"on_interrupt must be one of {', '.join(_ON_INTERRUPT)}, not {on_interrupt!r}"
         )
+    return problems
+
+
+def _declare(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    on_interrupt: str = "finish",
+    strict: bool = False,
+    localns: dict[str, Any] | None,
+) -> Tool:
+    """The (unbound, for a method) ``Tool`` of ``fn``; every problem reported at once."""
     if isinstance(fn, (staticmethod, classmethod)):
         kind = type(fn).__name__
         raise ToolDefinitionError(
             repr(fn), [f"put @{kind} above @tool (@tool must see the plain function)"]
         )
-    fs = function_schema(
+    signature = function_schema(
         fn,
         name=name,
         description=description,
         strict=strict,
         context_type=ToolContext,
         localns=localns,
-        extra_problems=problems,
+        extra_problems=_option_problems(timeout, on_interrupt),
     )
-    return ToolSpec(
-        name=fs.name,
-        description=fs.description,
-        parameters=fs.parameters,
-        args_model=fs.args_model,
-        context_param=fs.context_param,
+    return Tool(
+        name=signature.name,
+        description=signature.description,
+        parameters=signature.parameters,
+        handler=fn,
         timeout=float(timeout) if timeout is not None else None,
         on_interrupt=on_interrupt,  # type: ignore[arg-type]  # checked above
-        is_method=fs.is_method,
-        is_async=fs.is_async,
-        fn=fn,
         strict=strict,
-        function_schema=fs,
+        signature=signature,
     )
 
 
@@ -236,7 +218,8 @@ def tool(
     """Mark a function (or method) as a tool; registers nothing and returns it unchanged.
 
     Works bare (``@tool``) or with options (``@tool(name=..., timeout=...)``). The function
-    gains ``__rtagent_tool__`` (a ``ToolSpec``) and ``schema`` (the Realtime definition).
+    gains ``__rtagent_tool__`` (its ``Tool``, unbound for a method; see ``get_tool``) and
+    ``schema`` (the Realtime definition).
 
     Args:
         fn: The function, when used bare.
@@ -253,7 +236,7 @@ def tool(
     localns = dict(sys._getframe(1).f_locals)
 
     def mark(f: F) -> F:
-        spec = _make_spec(
+        item = _declare(
             f,
             name=name,
             description=description,
@@ -262,8 +245,8 @@ def tool(
             strict=strict,
             localns=localns,
         )
-        setattr(f, _MARK, spec)
-        setattr(f, "schema", spec.schema)  # noqa: B010  # a function has no typed attribute
+        setattr(f, _MARK, item)
+        setattr(f, "schema", item.schema)  # noqa: B010  # a function has no typed attribute
         return f
 
     if fn is not None:
@@ -277,217 +260,23 @@ def _unwrap(obj: object) -> object:
     return getattr(obj, "__func__", obj)  # bound method -> function
 
 
-def get_tool_spec(obj: object) -> ToolSpec | None:
-    """Return the ``ToolSpec`` of a ``@tool`` function, method or static/class method."""
-    spec = getattr(_unwrap(obj), _MARK, None)
-    return spec if isinstance(spec, ToolSpec) else None
+def get_tool(obj: object) -> Tool | None:
+    """Return the ``Tool`` that ``@tool`` attached to a function, method or static/class method.
+
+    For a method this is the unbound tool; ``Tool.from_function(obj, instance=...)`` or
+    ``get_tool(obj).bind(instance)`` gives one that can run.
+    """
+    item = getattr(_unwrap(obj), _MARK, None)
+    return item if isinstance(item, Tool) else None
 
 
 def is_tool(obj: object) -> bool:
     """Tell whether ``obj`` was marked with ``@tool``."""
-    return get_tool_spec(obj) is not None
-
-
-@dataclass(frozen=True, eq=False)
-class Tool:
-    """An immutable, ready-to-run tool: methods are already bound to their instance.
-
-    Build one with ``Tool.from_function``. ``dataclasses.replace(tool, name=...)`` gives a
-    renamed or re-described copy that runs the same handler.
-
-    Attributes:
-        name: Tool name the model calls.
-        description: Tool description.
-        parameters: JSON schema of the arguments.
-        timeout: Seconds before a call is abandoned, or None.
-        on_interrupt: What to do with a running call on interruption.
-        spec: The declaration this tool was built from.
-        handler: The callable actually invoked (bound for methods).
-    """
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-    timeout: float | None
-    on_interrupt: OnInterrupt
-    spec: ToolSpec = field(repr=False)
-    handler: Callable[..., Any] = field(repr=False)
-    # The call plan, precomputed so invoke() is one validation plus the call.
-    _validate: Callable[..., BaseModel] = field(init=False, repr=False)
-    _strict: bool | None = field(init=False, repr=False)
-    _context_param: str | None = field(init=False, repr=False)
-    _positional: tuple[str, ...] = field(init=False, repr=False)
-    _is_async: bool = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if not is_valid_tool_name(self.name):
-            raise ToolDefinitionError(
-                repr(self.name), [f"tool name {self.name!r} must match {TOOL_NAME_PATTERN}"]
-            )
-        fs = self.spec.function_schema
-        assert fs is not None  # always set by _make_spec
-        object.__setattr__(self, "_validate", fs.args_model.model_validate_json)
-        object.__setattr__(self, "_strict", True if fs.strict else None)
-        object.__setattr__(self, "_context_param", fs.context_param)
-        object.__setattr__(self, "_positional", fs.positional_only)
-        object.__setattr__(self, "_is_async", fs.is_async)
-
-    @classmethod
-    def from_function(cls, fn: Callable[..., Any], *, instance: object | None = None) -> Tool:
-        """Build a tool from a ``@tool`` function (spec reused) or a plain one (bare ``@tool``).
-
-        Args:
-            fn: A function, a ``@tool`` method (with ``instance``) or a bound method.
-            instance: Object to bind a method to; ignored for non-methods.
-
-        Raises:
-            ToolDefinitionError: If ``fn`` cannot be a tool, or a method has no instance.
-        """
-        if isinstance(fn, (staticmethod, classmethod)):
-            fn = fn.__func__
-        bound_to = getattr(fn, "__self__", None)
-        if bound_to is not None and hasattr(fn, "__func__"):
-            instance, fn = bound_to, fn.__func__
-        spec = get_tool_spec(fn)
-        if spec is None:
-            spec = _make_spec(
-                fn,
-                name=None,
-                description=None,
-                timeout=None,
-                on_interrupt="finish",
-                strict=False,
-                localns=None,
-            )
-        fs = spec.function_schema
-        assert fs is not None
-        handler: Callable[..., Any] = spec.fn
-        if fs.bound_param is not None:
-            if instance is None:
-                raise ToolDefinitionError(
-                    spec.fn.__qualname__,
-                    [f"{spec.name} is a method: pass instance= (or a bound method)"],
-                )
-            if fs.bound_param == "cls" and not isinstance(instance, type):
-                instance = type(instance)
-            handler = spec.fn.__get__(instance, type(instance))
-        return cls(
-            name=spec.name,
-            description=spec.description,
-            parameters=spec.parameters,
-            timeout=spec.timeout,
-            on_interrupt=spec.on_interrupt,
-            spec=spec,
-            handler=handler,
-        )
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        """The Realtime tool definition (flat, as sent in ``session.update``)."""
-        return _definition(self.name, self.description, self.parameters)
-
-    async def invoke(self, arguments: str, context: ToolContext) -> ToolResult:
-        """Validate ``arguments`` (a JSON string), run the handler, serialise its result.
-
-        Never raises for the model's or the tool's mistakes; cancellation propagates.
-        """
-        try:
-            args = self._validate(arguments or "{}", strict=self._strict)
-        except ValidationError as exc:
-            return self._invalid(exc, context)
-        values: dict[str, Any] = args.__dict__
-        ctx_name = self._context_param
-        positional = self._positional
-        if positional:
-            kwargs = dict(values)
-            if ctx_name is not None:
-                kwargs[ctx_name] = context
-            call_args = tuple(kwargs.pop(n) for n in positional)
-        else:
-            kwargs = {**values, ctx_name: context} if ctx_name is not None else values
-            call_args = ()
-        try:
-            if self.timeout is None:
-                value = await self._run(call_args, kwargs)
-            else:
-                with anyio.move_on_after(self.timeout) as scope:
-                    value = await self._run(call_args, kwargs)
-                if scope.cancelled_caught:
-                    logger.warning(
-                        "tool %s (call %s) timed out after %ss",
-                        self.name,
-                        context.call_id,
-                        self.timeout,
-                    )
-                    return ToolResult(
-                        output=f"error: {self.name} timed out after {self.timeout:g}s",
-                        ok=False,
-                        error="timeout",
-                    )
-        except ToolError as exc:
-            logger.info("tool %s (call %s) reported: %s", self.name, context.call_id, exc.message)
-            return ToolResult(output=exc.message, ok=False, error="tool_error")
-        except Exception as exc:
-            logger.exception("tool %s (call %s) raised", self.name, context.call_id)
-            return ToolResult(
-                output=f"error: {self.name} failed unexpectedly ({type(exc).__name__})",
-                ok=False,
-                error="exception",
-            )
-        if isinstance(value, str):
-            return ToolResult(output=value, ok=True)
-        try:
-            return ToolResult(output=to_json(value).decode(), ok=True)
-        except PydanticSerializationError:
-            logger.exception(
-                "tool %s (call %s) returned an unserialisable %s",
-                self.name,
-                context.call_id,
-                type(value).__name__,
-            )
-            return ToolResult(
-                output=f"error: {self.name} returned a result that cannot be sent "
-                f"({type(value).__name__})",
-                ok=False,
-                error="exception",
-            )
-
-    async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self._is_async:
-            return await self.handler(*args, **kwargs)
-        # abandon_on_cancel: a timeout or interruption returns at once; the thread finishes alone.
-        return await anyio.to_thread.run_sync(
-            functools.partial(self.handler, *args, **kwargs),
-            abandon_on_cancel=True,
-            limiter=_limiter(),
-        )
-
-    def _invalid(self, exc: ValidationError, context: ToolContext) -> ToolResult:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            detail = errors[0]["msg"].removeprefix("Invalid JSON: ")
-            output = f"error: arguments for {self.name} are not valid JSON: {detail}"
-            kind: ErrorKind = "invalid_json"
-        else:
-            parts = [_format_error(e) for e in errors[:_MAX_REPORTED_ERRORS]]
-            if len(errors) > _MAX_REPORTED_ERRORS:
-                parts.append(f"and {len(errors) - _MAX_REPORTED_ERRORS} more")
-            output = f"error: invalid arguments for {self.name}: " + "; ".join(parts)
-            kind = "invalid_arguments"
-        output = " ".join(output.split())  # one line, whatever the messages contain
-        logger.warning("tool %s (call %s): %s", self.name, context.call_id, output)
-        return ToolResult(output=output, ok=False, error=kind)
-
-
-def _format_error(error: Any) -> str:
-    msg: str = error["msg"]
-    msg = msg[:1].lower() + msg[1:]
-    loc = ".".join(str(part) for part in error["loc"])
-    return f"{loc}: {msg}" if loc else msg
+    return get_tool(obj) is not None
 
 
 class ToolRegistry:
-    """An explicit, ordered collection of tools, looked up by name."""
+    """An explicit, ordered collection of runnable tools, looked up by name."""
 
     def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = ()) -> None:
         self._tools: dict[str, Tool] = {}
@@ -498,9 +287,14 @@ class ToolRegistry:
         """Add a tool (or a function/bound method, made into one); return the ``Tool``.
 
         Raises:
-            ToolDefinitionError: If the name is taken and ``replace`` is False.
+            ToolDefinitionError: If the name is taken and ``replace`` is False, or the tool
+                is a method tool that is not bound to an instance.
         """
         item = tool if isinstance(tool, Tool) else Tool.from_function(tool)
+        if not item.is_bound:
+            raise ToolDefinitionError(
+                item.name, [f"{item.name} is a method: bind it first (tool.bind(instance))"]
+            )
         if item.name in self._tools and not replace:
             raise ToolDefinitionError(
                 item.name, [f"a tool named {item.name!r} is already registered"]
@@ -535,7 +329,7 @@ class ToolRegistry:
         """Tool names in insertion order."""
         return list(self._tools)
 
-    def merge(self, other: ToolRegistry, *, replace: bool = False) -> ToolRegistry:
+    def merge(self, other: Iterable[Tool], *, replace: bool = False) -> ToolRegistry:
         """Return a new registry with this one's tools, then ``other``'s.
 
         Raises:
@@ -557,11 +351,8 @@ class ToolRegistry:
         return [item.schema for item in self._tools.values()]
 
     async def invoke(self, name: str, arguments: str, context: ToolContext) -> ToolResult:
-        """Run the tool the model called; an unknown name becomes an error output."""
+        """Run the tool the model called (``invoke_tool``); an unknown name is ``unknown_tool``."""
         item = self._tools.get(name)
         if item is None:
-            available = ", ".join(self._tools) or "none"
-            output = f"error: unknown tool {name!r}; available tools: {available}"
-            logger.warning("unknown tool %r called (call %s)", name, context.call_id)
-            return ToolResult(output=output, ok=False, error="unknown_tool")
-        return await item.invoke(arguments, context)
+            return unknown_tool(name, self._tools, context)
+        return await invoke_tool(item, arguments, context)

@@ -1,4 +1,4 @@
-"""Agent: tool collection over the MRO, settings, and the exact GA session object."""
+"""Agent: tool collection over the MRO, plugins, the settings table, and the exact GA session."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from rtagent._agent import UNSET, Agent
-from rtagent._errors import ConfigurationError, ToolDefinitionError
-from rtagent._tools import Tool, ToolContext, ToolRegistry, tool
+from rtagent._agent import UNSET, Agent, AgentSettings, Setting
+from rtagent._errors import ConfigurationError, PluginLoadError, ToolDefinitionError
+from rtagent._invoke import ToolContext
+from rtagent._tools import Tool, ToolRegistry, tool
 
 try:
     from conformance import assert_client_event
@@ -252,10 +253,11 @@ def test_keyword_arguments_override_class_attributes() -> None:
     assert Voiced().session_config()["audio"]["output"]["voice"] == "cedar"
 
 
-def test_unknown_keyword_argument_is_a_type_error() -> None:
-    """A misspelt setting fails loudly instead of being ignored."""
-    with pytest.raises(TypeError):
+def test_unknown_keyword_argument_is_a_configuration_error() -> None:
+    """A misspelt setting fails loudly, naming the valid settings, instead of being ignored."""
+    with pytest.raises(ConfigurationError, match="'voise'") as info:
         Agent(voise="marin")  # type: ignore[call-arg]
+    assert "voice" in str(info.value) and "turn_detection" in str(info.value)
 
 
 def test_default_session_config_sends_only_what_is_set() -> None:
@@ -394,6 +396,103 @@ def test_tool_choice_may_name_one_of_the_agents_tools() -> None:
         Agent(tools=[ping], tool_choice="nope").session_config()
 
 
+def _settings() -> dict[str, Setting[Any]]:
+    return {name: value for name, value in vars(Agent).items() if isinstance(value, Setting)}
+
+
+def test_agent_settings_typeddict_matches_the_declared_settings() -> None:
+    """AgentSettings has exactly one key per Setting declared on Agent, so they cannot drift."""
+    assert set(AgentSettings.__annotations__) == set(_settings())
+    assert len(_settings()) == 17
+
+
+# One sendable value per setting, and where it must land in the GA session object.
+SAMPLES: dict[str, tuple[Any, Any]] = {
+    "model": ("gpt-realtime-mini", "gpt-realtime-mini"),
+    "output_modalities": ("text", ["text"]),
+    "input_audio_format": ("g711_ulaw", {"type": "audio/pcmu"}),
+    "transcription": ("whisper-1", {"model": "whisper-1"}),
+    "turn_detection": ("server_vad", {"type": "server_vad"}),
+    "noise_reduction": ("far_field", {"type": "far_field"}),
+    "output_audio_format": ("pcm16", {"type": "audio/pcm", "rate": 24000}),
+    "voice": ("cedar", "cedar"),
+    "speed": (1.2, 1.2),
+    "tool_choice": ("required", "required"),
+    "parallel_tool_calls": (False, False),
+    "max_output_tokens": (512, 512),
+    "truncation": ("disabled", "disabled"),
+    "tracing": ({"workflow_name": "w"}, {"workflow_name": "w"}),
+    "reasoning": ("high", {"effort": "high"}),
+    "include": (("item.input_audio_transcription.logprobs",), ["item.input_audio_transcription.logprobs"]),
+    "prompt": ("pmpt_9", {"id": "pmpt_9"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_each_setting_lands_at_its_declared_wire_path(name: str) -> None:
+    """session_config() puts each setting, converted, at the path its Setting declares."""
+    assert set(SAMPLES) == set(_settings())
+    value, wire = SAMPLES[name]
+    setting = _settings()[name]
+    cfg = Agent(**{name: value}).session_config()  # type: ignore[misc]
+    node: Any = cfg
+    for part in setting.path.split("."):
+        node = node[part]
+    assert node == wire
+    _validate(cfg)
+
+
+def test_settings_read_back_through_class_instance_and_subclass() -> None:
+    """A Setting reads UNSET (or its default) until a subclass or the instance sets it."""
+
+    class Marin(Agent):
+        voice = "marin"
+
+    assert isinstance(Agent.voice, Setting) and Agent.voice.path == "audio.output.voice"
+    assert Agent().voice is UNSET and Agent().model == "gpt-realtime"
+    assert Marin.voice == "marin" and Marin().voice == "marin"
+    agent = Marin(voice="cedar")
+    assert agent.voice == "cedar"
+    agent.voice = {"id": "voice_1"}  # type: ignore[assignment]
+    assert agent.session_config()["audio"]["output"]["voice"] == {"id": "voice_1"}
+    plain = Agent()
+    plain.speed = 1.5
+    assert plain.session_config()["audio"] == {"output": {"speed": 1.5}}
+    assert Agent().session_config().get("audio") is None  # instances do not share values
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"speed": "fast"}, "speed: must be a number"),
+        ({"parallel_tool_calls": "yes"}, "parallel_tool_calls: must be True or False"),
+        ({"max_output_tokens": 1.5}, "max_output_tokens: must be a number of tokens"),
+        ({"include": "item.input_audio_transcription.logprobs"}, "include: must be a list"),
+        ({"model": ""}, "model: must be a model name"),
+        ({"model": None}, "model: must be a model name"),
+    ],
+)
+def test_mistyped_settings_fail_at_construction(settings: dict[str, Any], message: str) -> None:
+    """A value of the wrong type is a ConfigurationError naming the setting, when the agent is built."""
+    with pytest.raises(ConfigurationError, match=message):
+        Agent(**settings)
+
+
+def test_bad_class_setting_fails_when_the_agent_is_built() -> None:
+    """A bad class attribute does not break the class statement, only Agent() construction."""
+
+    class Odd(Agent):
+        input_audio_format = "opus"
+
+    with pytest.raises(ConfigurationError, match="input_audio_format: unknown audio format 'opus'"):
+        Odd()
+
+
+def test_agents_do_not_connect_themselves() -> None:
+    """Declarations never run: Agent has no connect/connect_sync (use rtagent.connect)."""
+    assert not hasattr(Agent, "connect") and not hasattr(Agent, "connect_sync")
+
+
 def test_bad_settings_fail_at_construction() -> None:
     """Both modalities, or an unknown audio format shorthand, fail when the agent is built."""
     with pytest.raises(ConfigurationError, match="output_modalities"):
@@ -436,17 +535,88 @@ def test_instructions_method_must_return_str() -> None:
         Broken().session_config()
 
 
-def test_plugins_keyword_loads_folder_tools(tmp_path: Path) -> None:
-    """Agent(plugins=[folder]) adds the folder's tools after the agent's own."""
-    (tmp_path / "weather.py").write_text(
+def _plugin(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(
         "from rtagent._tools import tool\n\n"
         "@tool\n"
-        "def weather(city: str) -> str:\n"
+        f"def {name}(city: str) -> str:\n"
         '    """Weather for a city."""\n'
         "    return 'sunny'\n"
     )
+    return path
+
+
+def test_load_tools_adds_plugin_folders_after_the_agents_tools(tmp_path: Path) -> None:
+    """load_tools() returns agent.tools then the plugin folders' tools; agent.tools is unchanged."""
+    _plugin(tmp_path, "weather")
     agent = Agent(tools=[ping], plugins=[tmp_path])
-    assert agent.tools.names() == ["ping", "weather"]
+    loaded = agent.load_tools()
+    assert loaded.names() == ["ping", "weather"]
+    assert agent.tools.names() == ["ping"]
+    assert agent.load_tools() is not loaded  # each call loads afresh
+
+
+def test_reading_tools_never_touches_plugin_folders() -> None:
+    """agent.tools and session_config() work with a missing plugin folder; load_tools() fails."""
+    agent = Agent(tools=[ping], plugins=["/no/such/folder"])
+    assert agent.tools.names() == ["ping"]
+    assert [t["name"] for t in agent.session_config()["tools"]] == ["ping"]
+    with pytest.raises(PluginLoadError, match="no such plugin folder"):
+        agent.load_tools()
+
+
+def test_session_config_uses_the_registry_it_is_given(tmp_path: Path) -> None:
+    """session_config(tools) declares exactly those tools, and tool_choice may name one."""
+    _plugin(tmp_path, "forecast")
+    agent = Agent(tools=[ping], plugins=[tmp_path], tool_choice="forecast")
+    cfg = agent.session_config(agent.load_tools())
+    assert [t["name"] for t in cfg["tools"]] == ["ping", "forecast"]
+    assert cfg["tool_choice"] == {"type": "function", "name": "forecast"}
+    _validate(cfg)
+    with pytest.raises(ConfigurationError, match="forecast"):
+        agent.session_config()  # agent.tools alone has no "forecast"
+
+
+def test_plugins_can_be_extended_on_an_agent_with_method_tools(tmp_path: Path) -> None:
+    """agent.plugins = [*agent.plugins, dir] adds a folder without re-adding the method tools."""
+    _plugin(tmp_path / "a", "alpha")
+    _plugin(tmp_path / "b", "beta")
+
+    class WithMethods(Base):
+        plugins = [tmp_path / "a"]
+
+    agent = WithMethods()
+    agent.plugins = [*agent.plugins, tmp_path / "b"]
+    assert agent.plugins == (tmp_path / "a", tmp_path / "b")
+    assert agent.load_tools().names() == ["greet", "farewell", "helper", "alpha", "beta"]
+    assert WithMethods.plugins == (tmp_path / "a",)  # the class is unchanged
+    assert WithMethods().load_tools().names()[-1] == "alpha"
+
+
+def test_relative_plugin_paths_are_resolved_when_declared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative folder given to an agent is resolved against the directory current then."""
+    _plugin(tmp_path / "mine", "mine")
+    monkeypatch.chdir(tmp_path)
+    agent = Agent(plugins=["mine"])
+    agent.plugins = [*agent.plugins, "mine"]
+    monkeypatch.chdir("/")
+    assert agent.plugins == (tmp_path.resolve() / "mine",) * 2
+    with pytest.raises(PluginLoadError, match="already declared by"):
+        agent.load_tools()  # the same folder twice: its tool would be declared twice
+
+
+def test_plugin_tool_clashing_with_an_agent_tool_names_the_file(tmp_path: Path) -> None:
+    """A plugin declaring a tool name the agent already has is a PluginLoadError on that file."""
+    path = _plugin(tmp_path, "greet")
+    agent = Base()
+    agent.plugins = [tmp_path]
+    with pytest.raises(PluginLoadError, match="'greet' is already declared by the agent") as info:
+        agent.load_tools()
+    assert info.value.path == str(path.resolve())
 
 
 def test_assigning_tools_resets_the_registry() -> None:

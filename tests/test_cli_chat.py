@@ -111,6 +111,25 @@ def test_audio_in_and_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.usefixtures("no_key")
+def test_plugins_option_works_for_an_agent_with_tool_methods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rtagent chat AGENT --plugins DIR` adds the folder's tools next to the agent's @tool methods."""
+    (tmp_path / "harbour.py").write_text(
+        "from rtagent import tool\n\n"
+        "@tool\n"
+        "def ship_count() -> str:\n"
+        '    """How many ships are in the harbour."""\n'
+        "    return '7 ships in the harbour'\n"
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO("What's the weather in Tortuga?\nship count, please\n"))
+    assert main(["chat", PIRATE, "--plugins", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'get_weather(port="Tortuga")' in out  # the agent's own @tool method
+    assert "ship_count()" in out and "7 ships in the harbour" in out  # the plugin's tool
+
+
+@pytest.mark.usefixtures("no_key")
 def test_token_with_no_key_is_a_local_secret(capsys: pytest.CaptureFixture[str]) -> None:
     """`rtagent token` with no key mints with the embedded server and says it is local."""
     assert main(["token", PIRATE, "--expires-in", "60"]) == 0

@@ -113,6 +113,64 @@ async def test_plugin_imports_a_sibling_helper_relatively(tmp_path: Path) -> Non
     assert await _call(registry, "loud", '{"text": "hi"}') == "HI!"
 
 
+def test_dotfiles_are_ignored(tmp_path: Path) -> None:
+    """macOS ``._x.py`` files and other dotfiles are not plugins and do not break the folder."""
+    _write(tmp_path / "weather.py", _tool_source("weather"))
+    # What macOS writes next to weather.py on a FAT or network drive: binary AppleDouble data.
+    (tmp_path / "._weather.py").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    _write(tmp_path / ".hidden.py", _tool_source("hidden"))
+    _write(tmp_path / "._helper_.py", "raise RuntimeError('never imported')\n")
+    folder = PluginFolder(tmp_path)
+    assert folder.load().names() == ["weather"]
+    assert not folder.rescan().changed_any
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder next to the plugin folder, holding a tool file and a tool folder."""
+    other = tmp_path / "outside"
+    (other / "pkg").mkdir(parents=True)
+    _write(other / "stray.py", _tool_source("stray"))
+    _write(other / "pkg" / "deep.py", _tool_source("deep"))
+    return other
+
+
+def _symlink(link: Path, target: Path) -> None:
+    try:
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    except OSError:  # pragma: no cover - e.g. Windows without the symlink privilege
+        pytest.skip("cannot create symlinks here")
+
+
+def test_symlinks_leading_out_of_the_folder_are_skipped(
+    tmp_path: Path, outside: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A symlinked file or subfolder whose real path is outside the folder is skipped, warned once."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    _write(plugins / "own.py", _tool_source("own"))
+    _symlink(plugins / "stray.py", outside / "stray.py")
+    _symlink(plugins / "_helper.py", outside / "stray.py")
+    _symlink(plugins / "pkg", outside / "pkg")
+    _symlink(plugins / "pkg.py", outside / "pkg")  # a folder named like a plugin file
+    folder = PluginFolder(plugins)
+    with caplog.at_level(logging.WARNING, logger="rtagent.plugins"):
+        assert folder.load().names() == ["own"]
+        assert not folder.rescan().changed_any
+    assert {r.name for r in caplog.records} == {"rtagent.plugins"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # stray.py and _helper.py, once each despite the rescan
+    assert all("outside the plugin folder" in w for w in warnings)
+    assert any(str(plugins / "stray.py") in w for w in warnings)
+
+
+def test_symlinks_inside_the_folder_are_followed(tmp_path: Path) -> None:
+    """A symlink to a file in the same folder loads like any plugin file."""
+    _write(tmp_path / "_impl.py", _tool_source("linked"))
+    _symlink(tmp_path / "linked.py", tmp_path / "_impl.py")
+    assert load_plugins(tmp_path).names() == ["linked"]
+
+
 def test_same_file_names_in_two_folders_do_not_collide(tmp_path: Path) -> None:
     """Each folder has its own module namespace, so tools.py in two folders both load."""
     (tmp_path / "one").mkdir()

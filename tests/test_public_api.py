@@ -8,6 +8,7 @@ def test_all_is_pinned() -> None:
     assert rtagent.__all__ == [
         "UNSET",
         "Agent",
+        "AgentSettings",
         "ClientSecret",
         "ClientSecretError",
         "ConfigurationError",
@@ -44,7 +45,8 @@ def test_all_is_pinned() -> None:
         "connect",
         "connect_sync",
         "create_client_secret",
-        "get_tool_spec",
+        "get_tool",
+        "invoke_tool",
         "is_retryable",
         "is_tool",
         "load_entry_point_plugins",

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from rtagent._errors import ToolDefinitionError
+from rtagent._invoke import ToolContext
 from rtagent._schema import clean_json_schema, function_schema, is_valid_tool_name, parse_docstring
-from rtagent._tools import ToolContext, get_tool_spec, is_tool, tool
+from rtagent._tools import Tool, get_tool, is_tool, tool
 
 # --------------------------------------------------------------------------- types used below
 
@@ -481,22 +482,23 @@ def test_tool_schema_passes_the_ga_session_update_types() -> None:
 
 
 def test_tool_with_options() -> None:
-    """Options set the name, description, timeout, on_interrupt and strictness."""
+    """@tool attaches a Tool whose options set name, description, timeout, on_interrupt, strict."""
 
     @tool(name="lookup-v2", description="Look it up.", timeout=2, on_interrupt="reply")
     async def lookup(q: str) -> str:
         """Ignored summary."""
         return q
 
-    spec = get_tool_spec(lookup)
-    assert spec is not None
-    assert (spec.name, spec.description, spec.timeout, spec.on_interrupt) == (
+    item = get_tool(lookup)
+    assert isinstance(item, Tool)
+    assert (item.name, item.description, item.timeout, item.on_interrupt) == (
         "lookup-v2",
         "Look it up.",
         2.0,
         "reply",
     )
-    assert spec.is_async and not spec.is_method and not spec.strict
+    assert item.signature.is_async and not item.signature.is_method and not item.strict
+    assert item.handler is lookup and item.is_bound
     assert lookup.schema["name"] == "lookup-v2"  # type: ignore[attr-defined]
     assert is_tool(lookup) and not is_tool(test_tool_with_options)
 
@@ -536,12 +538,14 @@ class Shop:
 
 
 def test_methods_skip_self_and_cls() -> None:
-    """self/cls never reach the schema; static methods are plain functions."""
-    price = get_tool_spec(Shop.price)
-    currency = get_tool_spec(Shop.__dict__["currency"])
-    hours = get_tool_spec(Shop.hours)
+    """self/cls never reach the schema, the attached tools stay unbound; static methods are plain."""
+    price = get_tool(Shop.price)
+    currency = get_tool(Shop.__dict__["currency"])
+    hours = get_tool(Shop.hours)
     assert price is not None and currency is not None and hours is not None
-    assert price.is_method and currency.is_method and not hours.is_method
+    assert price.signature.is_method and currency.signature.is_method
+    assert not hours.signature.is_method
+    assert not price.is_bound and not currency.is_bound and hours.is_bound
     assert price.parameters == obj({"item": {"type": "string"}}, ["item"])
     assert currency.parameters == obj({})
     assert hours.parameters == obj({"day": {"type": "string"}}, ["day"])

@@ -1,18 +1,21 @@
-"""Tool invocation (every failure path), context injection, methods, and ToolRegistry."""
+"""The Tool record, invoke_tool (every failure path), context injection, methods, ToolRegistry."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import pytest
 from pydantic import BaseModel
 
 from rtagent._errors import ToolDefinitionError, ToolError
-from rtagent._tools import Tool, ToolContext, ToolRegistry, ToolResult, tool
+from rtagent._invoke import ToolContext, ToolResult, invoke_tool, unknown_tool
+from rtagent._tools import Tool, ToolRegistry, get_tool, tool
 
 
 class Weather(BaseModel):
@@ -72,7 +75,61 @@ CTX = ToolContext(call_id="call_1", tool_name="t", agent="A")
 
 def run(fn: Any, arguments: str) -> ToolResult:
     """Invoke a tool built from ``fn`` on a fresh event loop (keeps sync tests sync)."""
-    return anyio.run(Tool.from_function(fn).invoke, arguments, CTX)
+    return anyio.run(invoke_tool, Tool.from_function(fn), arguments, CTX)
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def test_tool_is_one_record_of_user_fields_plus_its_signature() -> None:
+    """Tool holds only the user-facing fields and the call plan (signature), nothing copied."""
+    names = [f.name for f in dataclasses.fields(Tool)]
+    assert names == [
+        "name",
+        "description",
+        "parameters",
+        "handler",
+        "timeout",
+        "on_interrupt",
+        "strict",
+        "signature",
+    ]
+    item = get_tool(get_weather)
+    assert item is not None
+    assert get_weather.__rtagent_tool__ is item  # type: ignore[attr-defined]
+    assert item.handler is get_weather
+    assert get_weather.schema == item.schema == {  # type: ignore[attr-defined]
+        "type": "function",
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": item.parameters,
+    }
+    assert "signature" not in repr(item) and "handler" not in repr(item)
+
+
+async def test_replace_renames_and_still_runs() -> None:
+    """dataclasses.replace(tool, name=...) sends the new name and runs the same handler."""
+    renamed = dataclasses.replace(Tool.from_function(echo), name="say", description="Say it.")
+    assert renamed.schema["name"] == "say" and renamed.schema["description"] == "Say it."
+    assert await invoke_tool(renamed, '{"text":"hi"}', CTX) == ToolResult(output="hi", ok=True)
+    with pytest.raises(ToolDefinitionError, match="timeout must be a positive number"):
+        dataclasses.replace(renamed, timeout=-1)
+    with pytest.raises(ToolDefinitionError, match="on_interrupt must be one of"):
+        dataclasses.replace(renamed, on_interrupt="later")  # type: ignore[arg-type]
+
+
+def test_strict_tool_validates_without_coercion() -> None:
+    """A strict tool refuses "3" for an int, where a lax one coerces it."""
+
+    @tool(strict=True)
+    def double(n: int) -> int:
+        """Double n."""
+        return 2 * n
+
+    assert run(double, '{"n":3}') == ToolResult(output="6", ok=True)
+    assert run(double, '{"n":"3"}').error == "invalid_arguments"
+    lax = dataclasses.replace(Tool.from_function(double), strict=False)
+    assert anyio.run(invoke_tool, lax, '{"n":"3"}', CTX).output == "6"
 
 
 # --------------------------------------------------------------------------- success paths
@@ -80,15 +137,15 @@ def run(fn: Any, arguments: str) -> ToolResult:
 
 async def test_sync_tool_returns_serialised_model() -> None:
     """A sync tool runs (in a worker thread) and its pydantic result becomes JSON."""
-    result = await Tool.from_function(get_weather).invoke('{"city":"Paris"}', CTX)
+    result = await invoke_tool(Tool.from_function(get_weather), '{"city":"Paris"}', CTX)
     assert result == ToolResult(output='{"temp_c":21,"sky":"sunny"}', ok=True)
 
 
 async def test_async_tool_and_empty_arguments() -> None:
     """An async tool is awaited; an empty arguments string means {}."""
     t = Tool.from_function(echo)
-    assert await t.invoke("", CTX) == ToolResult(output="", ok=True)
-    assert await t.invoke('{"text":"hi"}', CTX) == ToolResult(output="hi", ok=True)
+    assert await invoke_tool(t, "", CTX) == ToolResult(output="", ok=True)
+    assert await invoke_tool(t, '{"text":"hi"}', CTX) == ToolResult(output="hi", ok=True)
 
 
 @pytest.mark.parametrize(
@@ -117,12 +174,138 @@ def test_unserialisable_result_is_an_error(caplog: pytest.LogCaptureFixture) -> 
     assert "anything" in caplog.text and "call_1" in caplog.text
 
 
+def test_nan_and_infinity_become_null() -> None:
+    """nan and inf in a result are sent as null, so the output is always valid JSON."""
+
+    @tool
+    def stats() -> dict[str, Any]:
+        """Statistics."""
+        return {"mean": float("nan"), "max": float("inf"), "values": [1.5, float("-inf")]}
+
+    result = run(stats, "{}")
+    assert result == ToolResult(output='{"mean":null,"max":null,"values":[1.5,null]}', ok=True)
+    json.loads(result.output)
+
+
+def test_lone_surrogates_in_a_text_result_are_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    """A str result with a lone surrogate is sent with U+FFFD instead, and a warning is logged."""
+
+    @tool
+    def mangled() -> str:
+        """Text decoded with surrogateescape."""
+        return b"caf\xe9 ok".decode("utf-8", "surrogateescape")
+
+    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
+        result = run(mangled, "{}")
+    assert result == ToolResult(output="caf\ufffd ok", ok=True)
+    result.output.encode()  # sendable as UTF-8
+    assert "mangled" in caplog.text and "U+FFFD" in caplog.text
+
+
+def test_lone_surrogates_inside_a_structure_are_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    """Surrogates in keys and values of a structured result are repaired; pairs are joined."""
+
+    @tool
+    def listing() -> dict[str, Any]:
+        """A structure with broken text."""
+        return {"k\ud800": ["fine", Reading(2.0), "pair \ud83d\ude00"], "ok": "\udcff"}
+
+    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
+        result = run(listing, "{}")
+    assert result.ok
+    assert json.loads(result.output) == {
+        "k\ufffd": ["fine", {"value": 2.0}, "pair \U0001f600"],
+        "ok": "\ufffd",
+    }
+    assert "U+FFFD" in caplog.text
+
+    @tool
+    def model() -> Weather:
+        """A model with broken text."""
+        return Weather(temp_c=1, sky="gr\udce9y")
+
+    assert run(model, "{}") == ToolResult(output='{"temp_c":1,"sky":"gr\ufffdy"}', ok=True)
+
+
+def test_a_result_containing_itself_is_an_error() -> None:
+    """A self-referencing structure gives the 'cannot be sent' output instead of crashing."""
+
+    @tool
+    def loop() -> list[Any]:
+        """A list that contains itself."""
+        items: list[Any] = []
+        items.append(items)
+        return items
+
+    assert run(loop, "{}") == ToolResult(
+        output="error: loop returned a result that cannot be sent (list)",
+        ok=False,
+        error="exception",
+    )
+
+
+def test_clean_text_is_not_touched(caplog: pytest.LogCaptureFixture) -> None:
+    """Valid non-ASCII text passes unchanged and nothing is logged."""
+
+    @tool
+    def greet() -> list[str]:
+        """Greetings."""
+        return ["héllo", "\U0001f600"]
+
+    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
+        assert run(greet, "{}").output == '["héllo","\U0001f600"]'
+        assert run(echo, '{"text":"naïve"}').output == "naïve"
+    assert caplog.text == ""
+
+
+async def test_sync_tools_run_in_worker_threads_bounded_per_loop() -> None:
+    """Sync tools run off the event loop thread, at most THREAD_LIMIT at a time."""
+    from rtagent._invoke import THREAD_LIMIT
+
+    gate = threading.Event()
+    running: list[int] = []
+    lock = threading.Lock()
+    loop_thread = threading.get_ident()
+
+    full = anyio.Event()
+
+    @tool
+    def block() -> str:
+        """Block until the gate opens."""
+        with lock:
+            running.append(threading.get_ident())
+            if len(running) == THREAD_LIMIT:
+                anyio.from_thread.run_sync(full.set)
+        gate.wait(5)
+        return "done"
+
+    t = Tool.from_function(block)
+    results: list[ToolResult] = []
+
+    async def call() -> None:
+        results.append(await invoke_tool(t, "{}", CTX))
+
+    try:
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                for _ in range(THREAD_LIMIT + 4):
+                    tg.start_soon(call)
+                await full.wait()
+                await anyio.sleep(0.05)
+                assert len(running) == THREAD_LIMIT  # the others wait for a thread
+                gate.set()
+    finally:
+        gate.set()
+    assert len(results) == THREAD_LIMIT + 4 and all(r.ok for r in results)
+    assert loop_thread not in running
+
+
 async def test_context_is_injected() -> None:
     """The ToolContext parameter receives the call's context, wherever it is declared."""
     assert (
-        await Tool.from_function(who).invoke('{"greeting":"hi"}', CTX)
+        await invoke_tool(Tool.from_function(who), '{"greeting":"hi"}', CTX)
     ).output == "hi t call_1 A"
-    assert (await Tool.from_function(positional).invoke('{"a":5}', CTX)).output == "5-1-call_1"
+    assert (await invoke_tool(Tool.from_function(positional), '{"a":5}', CTX)).output == "5-1-call_1"
 
 
 def test_context_cannot_be_passed_by_the_model() -> None:
@@ -137,7 +320,7 @@ def test_context_cannot_be_passed_by_the_model() -> None:
 
 def test_malformed_json(caplog: pytest.LogCaptureFixture) -> None:
     """Malformed JSON gives error kind invalid_json with the parser's position."""
-    with caplog.at_level(logging.WARNING, logger="rtagent._tools"):
+    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
         result = run(get_weather, '{"city": "Par')
     assert result == ToolResult(
         output="error: arguments for get_weather are not valid JSON: "
@@ -181,6 +364,46 @@ def test_exception_is_generic_and_logged(caplog: pytest.LogCaptureFixture) -> No
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "get_weather" in record.getMessage() and "call_1" in record.getMessage()
     assert record.exc_info is not None
+    assert record.name == "rtagent.tools"  # the public logger name, not the module's
+
+
+def test_at_most_five_validation_errors_are_listed() -> None:
+    """Beyond five problems the output says how many more, still on one line."""
+
+    @tool
+    def many(a: int, b: int, c: int, d: int, e: int, f: int, g: int) -> None:
+        """Seven numbers."""
+
+    result = run(many, "{}")
+    assert result.error == "invalid_arguments"
+    assert result.output == (
+        "error: invalid arguments for many: a: field required; b: field required; "
+        "c: field required; d: field required; e: field required; and 2 more"
+    )
+
+
+def test_tool_error_with_lone_surrogates_is_repaired() -> None:
+    """A ToolError message is verbatim, except that lone surrogates become U+FFFD."""
+
+    @tool
+    def refuse() -> str:
+        """Always refuses."""
+        raise ToolError("no \udc80 way")
+
+    assert run(refuse, "{}") == ToolResult(output="no \ufffd way", ok=False, error="tool_error")
+
+
+def test_unknown_tool_lists_what_is_available(caplog: pytest.LogCaptureFixture) -> None:
+    """unknown_tool answers a call to a missing name with the available names, logged."""
+    with caplog.at_level(logging.WARNING, logger="rtagent.tools"):
+        result = unknown_tool("fly", ["walk", "swim"], CTX)
+    assert result == ToolResult(
+        output="error: unknown tool 'fly'; available tools: walk, swim",
+        ok=False,
+        error="unknown_tool",
+    )
+    assert unknown_tool("fly", [], CTX).output == "error: unknown tool 'fly'; available tools: none"
+    assert "fly" in caplog.text and "call_1" in caplog.text
 
 
 def test_tool_error_message_is_verbatim() -> None:
@@ -199,7 +422,7 @@ async def test_timeout_on_async_tool() -> None:
         return "never"
 
     with anyio.fail_after(5):
-        result = await Tool.from_function(stuck).invoke("{}", CTX)
+        result = await invoke_tool(Tool.from_function(stuck), "{}", CTX)
     assert result == ToolResult(
         output="error: stuck timed out after 0.01s", ok=False, error="timeout"
     )
@@ -216,7 +439,7 @@ async def test_timeout_on_sync_tool() -> None:
 
     try:
         with anyio.fail_after(5):
-            result = await Tool.from_function(blocked).invoke("{}", CTX)
+            result = await invoke_tool(Tool.from_function(blocked), "{}", CTX)
     finally:
         gate.set()
     assert result == ToolResult(
@@ -231,7 +454,7 @@ async def test_tool_raising_timeout_error_is_an_exception_not_a_timeout() -> Non
     async def flaky() -> str:
         raise TimeoutError("upstream")
 
-    result = await Tool.from_function(flaky).invoke("{}", CTX)
+    result = await invoke_tool(Tool.from_function(flaky), "{}", CTX)
     assert result.error == "exception"
 
 
@@ -249,7 +472,7 @@ async def test_cancellation_propagates() -> None:
     t = Tool.from_function(hang)
 
     async def call() -> None:
-        results.append(await t.invoke("{}", CTX))
+        results.append(await invoke_tool(t, "{}", CTX))
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
@@ -299,11 +522,39 @@ async def test_methods_bind_to_their_instance() -> None:
     """A method tool runs against the instance given, or the bound method's own."""
     counter = Counter(10)
     add = Tool.from_function(Counter.add, instance=counter)
-    assert (await add.invoke('{"n":5}', CTX)).output == "15"
-    assert (await Tool.from_function(counter.peek).invoke("", CTX)).output == "15@call_1"
+    assert (await invoke_tool(add, '{"n":5}', CTX)).output == "15"
+    assert (await invoke_tool(Tool.from_function(counter.peek), "", CTX)).output == "15@call_1"
     kind = Tool.from_function(Counter.__dict__["kind"], instance=counter)
-    assert (await kind.invoke("", CTX)).output == "Counter"
+    assert (await invoke_tool(kind, "", CTX)).output == "Counter"
     assert counter.add(1) == 16  # still callable as before
+
+
+async def test_bind_gives_a_copy_for_each_instance() -> None:
+    """Tool.bind returns a copy bound to the instance; the attached tool stays unbound."""
+    unbound = get_tool(Counter.add)
+    assert unbound is not None and not unbound.is_bound
+    a, b = Counter(1), Counter(100)
+    on_a, on_b = unbound.bind(a), unbound.bind(b)
+    assert on_a.is_bound and on_b.is_bound and not unbound.is_bound
+    assert (await invoke_tool(on_a, '{"n":1}', CTX)).output == "2"
+    assert (await invoke_tool(on_b, '{"n":1}', CTX)).output == "101"
+    assert (await invoke_tool(on_a.bind(b), '{"n":1}', CTX)).output == "102"  # rebinding
+    kind = get_tool(Counter.__dict__["kind"])
+    assert kind is not None
+    assert (await invoke_tool(kind.bind(a), "", CTX)).output == "Counter"  # binds the class
+    assert (await invoke_tool(kind.bind(Counter), "", CTX)).output == "Counter"
+    plain = Tool.from_function(echo)
+    assert plain.bind(a) is plain  # nothing to bind
+
+
+async def test_unbound_method_tool_is_a_developer_error() -> None:
+    """An unbound method tool cannot enter a registry, and invoking it raises."""
+    unbound = get_tool(Counter.add)
+    assert unbound is not None
+    with pytest.raises(ToolDefinitionError, match="bind it first"):
+        ToolRegistry([unbound])
+    with pytest.raises(ToolDefinitionError, match="bind it first"):
+        await invoke_tool(unbound, '{"n":1}', CTX)
 
 
 def test_method_without_instance_is_an_error() -> None:
@@ -321,7 +572,7 @@ def test_plain_function_becomes_a_tool() -> None:
 
     t = Tool.from_function(shout)
     assert (t.name, t.description, t.timeout, t.on_interrupt) == ("shout", "Shout.", None, "finish")
-    assert anyio.run(t.invoke, '{"text":"hi"}', CTX).output == "HI"
+    assert anyio.run(invoke_tool, t, '{"text":"hi"}', CTX).output == "HI"
 
 
 # --------------------------------------------------------------------------- registry
@@ -381,3 +632,26 @@ async def test_registry_invoke_and_unknown_tool() -> None:
         ok=False,
         error="unknown_tool",
     )
+
+
+# --------------------------------------------------------------------------- layering
+
+
+def test_declaration_modules_import_only_downward() -> None:
+    """At run time each declarations module imports only rtagent modules of lower layers."""
+    import ast
+    from pathlib import Path
+
+    import rtagent
+
+    layers = ["_errors", "_events", "_schema", "_invoke", "_tools", "_plugins", "_agent", "_loading"]
+    root = Path(rtagent.__file__).parent
+    for index, module in enumerate(layers):
+        tree = ast.parse((root / f"{module}.py").read_text(encoding="utf-8"))
+        imported: set[str] = set()
+        for node in tree.body:  # module level only: `if TYPE_CHECKING:` blocks are skipped
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported.add(node.module or "")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rtagent."):
+                imported.add((node.module or "").removeprefix("rtagent."))
+        assert imported <= set(layers[:index]), (module, imported - set(layers[:index]))
