@@ -163,8 +163,7 @@ class RTAgent:
     name = "rtagent"
 
     def __init__(self) -> None:
-        from rtagent._agent import Agent
-        from rtagent._tools import tool
+        from rtagent import Agent, tool
 
         class Echo(Agent):
             instructions = INSTRUCTIONS
@@ -190,7 +189,7 @@ class RTAgent:
 
     @asynccontextmanager
     async def session(self, url: str) -> AsyncIterator[Any]:
-        from rtagent._runtime import connect
+        from rtagent import connect
 
         async with connect(self._echo(), url=url, api_key="sk-bench", reconnect=False) as s:
             yield s
@@ -200,12 +199,12 @@ class RTAgent:
 
     @asynccontextmanager
     async def audio_session(self, url: str, sink: Sink) -> AsyncIterator[Any]:
-        from rtagent._runtime import connect
+        from rtagent import connect
 
         async with connect(self._speaker(), url=url, api_key="sk-bench", reconnect=False,
                            audio_chunk_ms=20) as s:
             # The documented cheap path for playback: a sink called per decoded chunk.
-            remove = s.add_audio_sink(sink)
+            remove = s.audio.add_sink(sink)
             try:
                 yield s
             finally:
@@ -215,7 +214,7 @@ class RTAgent:
         await s.create_response()
 
     async def send_audio(self, s: Any, pcm: bytes) -> None:
-        await s.send_audio(pcm)
+        await s.audio.send(pcm)
 
     async def stop_audio(self, s: Any) -> None:
         await s.cancel()

@@ -126,6 +126,7 @@ class RealtimeBenchProtocol(asyncio.Protocol):
         self.session: dict[str, Any] = {}
         self.last_item: str | None = None
         self.active: str | None = None  # response id while a response is active
+        self.metadata = "null"  # the active response's metadata, as JSON
         self.last_kind = ""  # type of the last conversation item: "user", "output", ...
         self.user_text = ""
         self.output_text = ""
@@ -297,6 +298,8 @@ class RealtimeBenchProtocol(asyncio.Protocol):
         rid = f"resp_{_next()}"
         self.active = rid
         params = event.get("response") or {}
+        # The real service echoes the request's metadata on the response (PROTOCOL.md §2).
+        self.metadata = _dumps(params["metadata"]) if params.get("metadata") else "null"
         modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
         self._send("response.created", f'"response":{self._response(rid, "in_progress", "[]", modalities)}')
         if self.mode == "audio":
@@ -318,7 +321,7 @@ class RealtimeBenchProtocol(asyncio.Protocol):
         return (
             f'{{"object":"realtime.response","id":"{rid}","status":"{status}","status_details":{details},'
             f'"output":{output},"conversation_id":"conv_{self.conn}","output_modalities":{_dumps(modalities)},'
-            f'"max_output_tokens":"inf","audio":{_RESPONSE_AUDIO},"usage":{usage},"metadata":null}}'
+            f'"max_output_tokens":"inf","audio":{_RESPONSE_AUDIO},"usage":{usage},"metadata":{self.metadata}}}'
         )
 
     def _tool_call(self, rid: str, modalities: list[str]) -> None:

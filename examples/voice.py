@@ -48,8 +48,8 @@ async def answer(session: RealtimeSession, question: bytes) -> bytes:
 
         tg.start_soon(collect)
         await anyio.lowlevel.checkpoint()
-        await session.send_audio(question)
-        await session.commit_audio()
+        await session.audio.send(question)
+        await session.audio.commit()
         await session.create_response()
     return bytes(reply)
 

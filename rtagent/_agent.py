@@ -50,6 +50,9 @@ __all__ = ["UNSET", "Agent", "AgentSettings", "Setting", "ToolLike"]
 T = TypeVar("T")
 
 
+DEFAULT_MODEL = "gpt-realtime"
+"""The model of an agent that names none."""
+
 class _Unset(enum.Enum):
     UNSET = "UNSET"
 
@@ -324,7 +327,7 @@ class Agent:
 
     instructions: str | Callable[[], str] | _Unset = UNSET
 
-    model = Setting[str]("model", default="gpt-realtime", convert=_model)
+    model = Setting[str]("model", default=DEFAULT_MODEL, convert=_model)
     """The Realtime model id, also used in the connection URL."""
     output_modalities = Setting[Sequence[Literal["text", "audio"]] | Literal["text", "audio"]](
         "output_modalities", convert=_modalities

@@ -30,8 +30,9 @@ from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectSendStream
 
 from . import _events as ev
-from ._agent import Agent
-from ._errors import ConfigurationError, SessionClosed
+from ._agent import DEFAULT_MODEL, Agent
+from ._endpoint import Endpoint
+from ._errors import ConfigurationError, SessionClosed, first_error
 from ._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
 from ._runtime import RealtimeSession, connect
 from ._wav import read_wav, write_wav
@@ -50,8 +51,9 @@ class ChatOptions:
     """What ``rtagent chat`` was asked to do.
 
     Attributes:
-        connect: Keyword arguments for :func:`rtagent.connect` (url, api_key, model, retry...).
-        local: Start the embedded local server and talk to it.
+        connect: Keyword arguments for :func:`rtagent.connect` besides the endpoint (retry...).
+        endpoint: Where to connect; None starts the embedded local server and talks to it.
+        model: The model for the embedded local server (default: the agent's).
         local_reason: Why the local server is used, for the one line that says so.
         audio_in: A WAV file sent as the user's one turn (then the chat ends).
         audio_out: A WAV file that receives every spoken reply.
@@ -59,7 +61,8 @@ class ChatOptions:
     """
 
     connect: dict[str, Any] = field(default_factory=dict)
-    local: bool = False
+    endpoint: Endpoint | None = None
+    model: str | None = None
     local_reason: str = "--local given"
     audio_in: Path | None = None
     audio_out: Path | None = None
@@ -103,18 +106,22 @@ async def run_chat(
         agent, audio=options.audio_out is not None or options.mic, manual_turns=question is not None
     )
     async with AsyncExitStack() as stack:
-        kwargs = dict(options.connect)
-        if options.local:
+        endpoint = options.endpoint
+        if endpoint is None:
             from .local import LocalRealtimeServer  # the server is optional weight
 
             server = await stack.enter_async_context(LocalRealtimeServer())
-            kwargs.update(url=server.url, api_key=_LOCAL_KEY)
-            kwargs.pop("azure_endpoint", None)
+            model = agent.model if isinstance(agent.model, str) else DEFAULT_MODEL
+            endpoint = Endpoint.resolve(
+                url=server.url, api_key=_LOCAL_KEY, model=options.model, default_model=model
+            )
             transcript.note(
                 f"{options.local_reason}: using the embedded local server at {server.url} "
                 "(rule-based replies, not a model)"
             )
-        session = await stack.enter_async_context(connect(agent, **kwargs))
+        session = await stack.enter_async_context(
+            connect(agent, endpoint=endpoint, **options.connect)
+        )
         chat = _Chat(session, transcript, collect_audio=options.audio_out is not None)
         try:
             if question is not None:
@@ -223,7 +230,7 @@ class _Chat:
                 await main()
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise _single(group) from None
+            raise first_error(group) from None
         self.t.end_line()
         return 1 if self.failures else 0
 
@@ -511,18 +518,3 @@ def _duration(seconds: float) -> str:
     if math.isnan(seconds) or seconds < 1:
         return f"{max(0.0, seconds) * 1000:.0f} ms"
     return f"{seconds:.1f} s"
-
-
-def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error inside nested task-group exceptions (cancellations dropped)."""
-    errors: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif not isinstance(exc, anyio.get_cancelled_exc_class()):
-            errors.append(exc)
-
-    walk(group)
-    return errors[0] if errors else group

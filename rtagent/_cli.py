@@ -26,8 +26,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._agent import Agent
-from ._errors import ClientSecretError, ConfigurationError, HandshakeError, ReconnectFailed
+from ._agent import DEFAULT_MODEL, Agent
+from ._endpoint import Endpoint
+from ._errors import (
+    ClientSecretError,
+    ConfigurationError,
+    HandshakeError,
+    ReconnectFailed,
+    first_error,
+)
 from ._loading import load_agent
 from ._plugins import load_plugins
 
@@ -51,7 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return handler(args)
+        try:
+            return handler(args)
+        except BaseException as exc:
+            error = first_error(exc)  # never show "unhandled errors in a TaskGroup"
+            if error is exc:
+                raise
+            raise error from None
     except KeyboardInterrupt:
         return 130
     except (_UsageError, ConfigurationError) as exc:
@@ -216,13 +229,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
     if args.mic and args.audio_in is not None:
         raise _UsageError("--mic and --audio-in cannot be combined")
-    connect_options, local, reason = _connection(args)
     agent = _agent(args.target)
+    endpoint, reason = _endpoint(args, agent)
     if args.plugins:
         agent.plugins = [*agent.plugins, *args.plugins]  # loaded when the session starts
     options = ChatOptions(
-        connect=connect_options,
-        local=local,
+        connect=_connect_options(args),
+        endpoint=endpoint,
+        model=args.model,
         local_reason=reason,
         audio_in=args.audio_in,
         audio_out=args.audio_out,
@@ -253,14 +267,7 @@ def _add_token(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--expires-in", metavar="SECONDS", type=int, default=600, help="lifetime, 10 to 7200 (default 600)"
     )
-    p.add_argument("--local", action="store_true", help="mint with the embedded local server")
-    p.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="REST base URL (default $OPENAI_BASE_URL or https://api.openai.com/v1)",
-    )
-    p.add_argument("--model", help="override the agent's model")
-    _add_azure_options(p)
+    _add_endpoint_options(p)
     p.add_argument(
         "--indent", type=int, default=2, help="JSON indentation (default 2; 0 for one line)"
     )
@@ -273,20 +280,11 @@ def _cmd_token(args: argparse.Namespace) -> int:
     from ._secrets import acreate_client_secret, create_client_secret
 
     agent = _agent(args.target)
-    azure = _azure(args)
-    local = args.local or (
-        not os.environ.get("OPENAI_API_KEY") and not args.base_url and not azure
-    )
-    if args.local and (args.base_url or azure):
-        raise _UsageError("--local cannot be combined with --base-url or --azure-endpoint")
-    if not local:
+    endpoint, reason = _endpoint(args, agent)
+    if endpoint is not None:
         with _quiet(args):
             secret = create_client_secret(
-                agent,
-                base_url=args.base_url,
-                expires_after_seconds=args.expires_in,
-                model=args.model or args.azure_deployment,  # on Azure the deployment is the model
-                **azure,
+                agent, endpoint=endpoint, expires_after_seconds=args.expires_in
             )
         _print_json(
             {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session},
@@ -298,12 +296,10 @@ def _cmd_token(args: argparse.Namespace) -> int:
         from .local import LocalRealtimeServer
 
         async with LocalRealtimeServer() as server:
+            local = Endpoint.resolve(base_url=server.http_url, api_key=_LOCAL_KEY, model=args.model,
+                                     default_model=_model_of(agent))
             secret = await acreate_client_secret(
-                agent,
-                api_key=_LOCAL_KEY,
-                base_url=server.http_url,
-                expires_after_seconds=args.expires_in,
-                model=args.model,
+                agent, endpoint=local, expires_after_seconds=args.expires_in
             )
         return {
             "value": secret.value,
@@ -313,12 +309,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
             "note": "minted by the embedded local server (no OPENAI_API_KEY); not valid anywhere else",
         }
 
-    print(
-        f"{_PROG}: OPENAI_API_KEY is not set: minting a local secret with the embedded local server"
-        if not args.local
-        else f"{_PROG}: --local given: minting a local secret with the embedded local server",
-        file=sys.stderr,
-    )
+    print(f"{_PROG}: {reason}: minting a local secret with the embedded local server",
+          file=sys.stderr)
     with _quiet(args):
         minted = anyio.run(mint_locally)
     _print_json(minted, args.indent)
@@ -341,15 +333,30 @@ class _UsageError(Exception):
     """Bad or conflicting options (exit status 2)."""
 
 
-def _add_connection_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("connection")
+def _add_endpoint_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    g = p.add_argument_group("where to connect")
     g.add_argument(
         "--local", action="store_true", help="use the embedded local server even when OPENAI_API_KEY is set"
     )
     g.add_argument(
         "--url", help="Realtime WebSocket endpoint (default wss://api.openai.com/v1/realtime)"
     )
+    g.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="REST base URL instead of --url (default $OPENAI_BASE_URL or https://api.openai.com/v1)",
+    )
     g.add_argument("--model", help="model id, or the deployment name on Azure (default: the agent's)")
+    g.add_argument("--azure-endpoint", metavar="URL", help="https://<resource>.openai.azure.com")
+    g.add_argument("--azure-deployment", metavar="NAME", help="Azure deployment name")
+    g.add_argument(
+        "--azure-api-key", metavar="KEY", help="Azure key (default $AZURE_OPENAI_API_KEY)"
+    )
+    return g
+
+
+def _add_connection_options(p: argparse.ArgumentParser) -> None:
+    g = _add_endpoint_options(p)
     g.add_argument(
         "--retries",
         metavar="N",
@@ -357,63 +364,55 @@ def _add_connection_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="connection attempts before giving up (default 8)",
     )
-    _add_azure_options(g)
 
 
-def _add_azure_options(g: Any) -> None:
-    g.add_argument("--azure-endpoint", metavar="URL", help="https://<resource>.openai.azure.com")
-    g.add_argument("--azure-deployment", metavar="NAME", help="Azure deployment name")
-    g.add_argument(
-        "--azure-api-key", metavar="KEY", help="Azure key (default $AZURE_OPENAI_API_KEY)"
-    )
-
-
-def _azure(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.azure_endpoint:
-        if args.azure_deployment or args.azure_api_key:
-            raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
-        return {}
-    key = args.azure_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
-    if not key:
-        raise _UsageError("--azure-endpoint needs --azure-api-key or AZURE_OPENAI_API_KEY")
-    return {"azure_endpoint": args.azure_endpoint, "azure_api_key": key}
-
-
-def _connection(args: argparse.Namespace) -> tuple[dict[str, Any], bool, str]:
-    """connect() options, whether to use the embedded local server, and why."""
-    from ._retry import RetryPolicy
-
-    options: dict[str, Any] = {}
-    if args.azure_endpoint:
-        if args.url:
-            raise _UsageError("--url and --azure-endpoint cannot be combined")
+def _endpoint(args: argparse.Namespace, agent: Agent) -> tuple[Endpoint | None, str]:
+    """The endpoint the options name, or None (and why) for the embedded local server."""
+    azure = bool(args.azure_endpoint)
+    explicit = bool(args.url or args.base_url)
+    if args.local:
+        if explicit or azure:
+            raise _UsageError("--local cannot be combined with --url, --base-url or --azure-endpoint")
+        return None, "--local given"
+    if azure:
+        if explicit:
+            raise _UsageError("--azure-endpoint cannot be combined with --url or --base-url")
         if not args.azure_deployment:
             raise _UsageError("--azure-endpoint needs --azure-deployment")
-        key = args.azure_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
-        if not key:
-            raise _UsageError("--azure-endpoint needs --azure-api-key or AZURE_OPENAI_API_KEY")
-        options.update(
-            azure_endpoint=args.azure_endpoint,
-            azure_deployment=args.azure_deployment,
-            azure_api_key=key,
-        )
     elif args.azure_deployment or args.azure_api_key:
         raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
-    if args.local and (args.url or args.azure_endpoint):
-        raise _UsageError("--local cannot be combined with --url or --azure-endpoint")
-    if args.url:
-        options["url"] = args.url
-    if args.model:
-        options["model"] = args.model
-    if args.retries is not None:
-        if args.retries < 1:
-            raise _UsageError("--retries must be at least 1")
-        options["retry"] = RetryPolicy(max_attempts=args.retries, initial_delay=0.1, max_delay=2.0)
-    if args.local:
-        return options, True, "--local given"
-    if not os.environ.get("OPENAI_API_KEY") and not args.url and not args.azure_endpoint:
-        return options, True, "OPENAI_API_KEY is not set"
-    return options, False, ""
+    if args.url and args.base_url:
+        raise _UsageError("--url and --base-url cannot be combined")
+    if not azure and not explicit and not os.environ.get("OPENAI_API_KEY"):
+        return None, "OPENAI_API_KEY is not set"
+    try:
+        endpoint = Endpoint.resolve(
+            url=args.url,
+            base_url=args.base_url,
+            model=args.model,
+            default_model=_model_of(agent),
+            azure_endpoint=args.azure_endpoint,
+            azure_deployment=args.azure_deployment,
+            azure_api_key=args.azure_api_key,
+        )
+    except ConfigurationError as exc:
+        raise _UsageError(str(exc)) from exc
+    return endpoint, ""
+
+
+def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
+    """connect() options besides the endpoint."""
+    from ._retry import RetryPolicy
+
+    if args.retries is None:
+        return {}
+    if args.retries < 1:
+        raise _UsageError("--retries must be at least 1")
+    return {"retry": RetryPolicy(max_attempts=args.retries, initial_delay=0.1, max_delay=2.0)}
+
+
+def _model_of(agent: Agent) -> str:
+    return agent.model if isinstance(agent.model, str) else DEFAULT_MODEL
 
 
 # -- helpers ---------------------------------------------------------------------------------

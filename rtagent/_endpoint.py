@@ -19,16 +19,31 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._agent import DEFAULT_MODEL
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "Endpoint"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "Endpoint", "EndpointOptions"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_MODEL = "gpt-realtime"
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "proxy-authorization"})
+
+
+class EndpointOptions(TypedDict, total=False):
+    """The options that name an endpoint; see :meth:`Endpoint.resolve`."""
+
+    url: str | None
+    base_url: str | None
+    api_key: str | None
+    model: str | None
+    azure_endpoint: str | None
+    azure_deployment: str | None
+    azure_api_key: str | None
+    azure_ad_token: str | None
+    headers: Mapping[str, str] | None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ The tree::
     ├── ToolError               raised *by a tool* when its message should reach the model
     ├── ProtocolError           the peer sent something we cannot interpret
     ├── ServerError             the server sent an ``error`` event (code, message, event_id)
-    │   └── ClientSecretError   minting an ephemeral client secret was refused (HTTP status kept)
+    │   └── RequestError        a REST request was refused (HTTP status kept)
+    │       └── ClientSecretError   minting an ephemeral client secret was refused
     ├── TransportError          the WebSocket could not be opened or was lost
     │   ├── HandshakeError      the HTTP upgrade was refused (status code and body kept)
     │   ├── ConnectionClosed    the connection ended (close code and reason kept)
@@ -40,6 +41,7 @@ __all__ = [
     "ProtocolError",
     "RTAgentError",
     "ReconnectFailed",
+    "RequestError",
     "ServerError",
     "SessionClosed",
     "ToolDefinitionError",
@@ -108,8 +110,8 @@ class ServerError(RTAgentError):
         super().__init__(f"{type}{detail}: {message}")
 
 
-class ClientSecretError(ServerError):
-    """The server refused to mint a client secret; ``status_code`` is the HTTP status."""
+class RequestError(ServerError):
+    """A REST request (client secrets, the Calls API) was refused; ``status_code`` is the HTTP status."""
 
     def __init__(
         self,
@@ -123,6 +125,10 @@ class ClientSecretError(ServerError):
         super().__init__(message, type=type, code=code, param=param)
         self.status_code = status_code
         self.args = (f"HTTP {status_code}: {message}",)
+
+
+class ClientSecretError(RequestError):
+    """The server refused to mint a client secret; ``status_code`` is the HTTP status."""
 
 
 class TransportError(RTAgentError):

@@ -2,43 +2,28 @@
 
 Your server keeps the real API key and mints a secret bound to an agent's session config
 (GA: ``POST /v1/realtime/client_secrets``, PROTOCOL §1); the client connects with the
-secret as its bearer token. Uses ``urllib.request`` so there is no extra dependency; the
-async variant runs it in a worker thread.
+secret as its bearer token. The request goes through the same :class:`Endpoint` rules as
+``connect()`` (OpenAI, Azure, a local server).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-import anyio.to_thread
+from typing_extensions import Unpack
 
-from ._errors import ClientSecretError, ConfigurationError, ServerError, TransportError
+from ._agent import DEFAULT_MODEL
+from ._endpoint import Endpoint, EndpointOptions
+from ._errors import ClientSecretError, ConfigurationError, ServerError
+from ._rest import apost_json, post_json
 
 if TYPE_CHECKING:
     from ._agent import Agent
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "ClientSecret",
-    "ClientSecretError",
-    "acreate_client_secret",
-    "create_client_secret",
-]
+__all__ = ["ClientSecret", "acreate_client_secret", "create_client_secret"]
 
-logger = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/realtime/client_secrets"
-_HTTP_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -63,149 +48,61 @@ class ClientSecret:
 def create_client_secret(
     agent: Agent,
     *,
-    api_key: str | None = None,
-    base_url: str | None = None,
     expires_after_seconds: int = 600,
-    model: str | None = None,
-    azure_endpoint: str | None = None,
-    azure_api_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
+    endpoint: Endpoint | None = None,
+    **options: Unpack[EndpointOptions],
 ) -> ClientSecret:
     """Mint an ephemeral client secret carrying ``agent``'s session config (blocking).
 
     Args:
         agent: Its session config (instructions, tools with its plugins', voice...) is bound
             to the secret.
-        api_key: The real key (default ``OPENAI_API_KEY``); required for OpenAI's endpoint.
-        base_url: The REST base, e.g. ``https://api.openai.com/v1`` (default
-            ``OPENAI_BASE_URL`` or OpenAI's), or a local server's ``http_url``.
         expires_after_seconds: Lifetime of the secret, 10 to 7200 seconds.
-        model: Override the agent's model.
-        azure_endpoint: ``https://<resource>.openai.azure.com`` for Azure OpenAI (GA path).
-        azure_api_key: The Azure key, sent as the ``api-key`` header.
-        headers: Extra request headers (e.g. ``OpenAI-Project``).
+        endpoint: Where to mint it; else built from ``options`` as ``connect()`` does
+            (``api_key``, ``base_url`` such as a local server's ``http_url``, ``model``,
+            ``azure_endpoint``, ``azure_api_key``, ``headers``...).
+        **options: See :class:`rtagent.Endpoint`.
 
     Raises:
         ConfigurationError: No key for OpenAI's endpoint, or a lifetime out of range.
         ClientSecretError: The server answered with an HTTP error (status, code, message).
         TransportError: The server could not be reached.
     """
-    url, request_headers, body = _request(
-        agent,
-        api_key=api_key,
-        base_url=base_url,
-        expires_after_seconds=expires_after_seconds,
-        model=model,
-        azure_endpoint=azure_endpoint,
-        azure_api_key=azure_api_key,
-        headers=headers,
-    )
-    return _post(url, request_headers, body)
+    endpoint, body = _request(agent, expires_after_seconds, endpoint, options)
+    return _secret(post_json(endpoint, _PATH, body, error=ClientSecretError))
 
 
 async def acreate_client_secret(
     agent: Agent,
     *,
-    api_key: str | None = None,
-    base_url: str | None = None,
     expires_after_seconds: int = 600,
-    model: str | None = None,
-    azure_endpoint: str | None = None,
-    azure_api_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
+    endpoint: Endpoint | None = None,
+    **options: Unpack[EndpointOptions],
 ) -> ClientSecret:
     """Async :func:`create_client_secret` (the HTTP call runs in a worker thread)."""
-    url, request_headers, body = _request(
-        agent,
-        api_key=api_key,
-        base_url=base_url,
-        expires_after_seconds=expires_after_seconds,
-        model=model,
-        azure_endpoint=azure_endpoint,
-        azure_api_key=azure_api_key,
-        headers=headers,
-    )
-    return await anyio.to_thread.run_sync(partial(_post, url, request_headers, body))
-
-
-# -- helpers ---------------------------------------------------------------------------------
+    endpoint, body = _request(agent, expires_after_seconds, endpoint, options)
+    return _secret(await apost_json(endpoint, _PATH, body, error=ClientSecretError))
 
 
 def _request(
-    agent: Agent,
-    *,
-    api_key: str | None,
-    base_url: str | None,
-    expires_after_seconds: int,
-    model: str | None,
-    azure_endpoint: str | None,
-    azure_api_key: str | None,
-    headers: Mapping[str, str] | None,
-) -> tuple[str, dict[str, str], bytes]:
-    if not 10 <= expires_after_seconds <= 7200:
-        raise ConfigurationError(
-            f"expires_after_seconds must be 10 to 7200, not {expires_after_seconds}"
-        )
-    request_headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if azure_endpoint:
-        parts = urlsplit(azure_endpoint)
-        base = urlunsplit((parts.scheme or "https", parts.netloc, "/openai/v1", "", ""))
-        key = azure_api_key or os.environ.get("AZURE_OPENAI_API_KEY")
-        if not key:
-            raise ConfigurationError("no Azure key: pass azure_api_key=... or set AZURE_OPENAI_API_KEY")
-        request_headers["api-key"] = key
-    else:
-        base = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        if key:
-            request_headers["Authorization"] = f"Bearer {key}"
-        elif base.rstrip("/") == DEFAULT_BASE_URL:
-            raise ConfigurationError("no API key: pass api_key=... or set OPENAI_API_KEY")
-    request_headers.update(headers or {})
+    agent: Agent, seconds: int, endpoint: Endpoint | None, options: EndpointOptions
+) -> tuple[Endpoint, dict[str, Any]]:
+    if not 10 <= seconds <= 7200:
+        raise ConfigurationError(f"expires_after_seconds must be 10 to 7200, not {seconds}")
+    if endpoint is None:
+        model = agent.model if isinstance(agent.model, str) else DEFAULT_MODEL
+        endpoint = Endpoint.resolve(default_model=model, **options)
     session = agent.session_config(agent.load_tools())
-    if model:
-        session["model"] = model
-    payload = {
-        "expires_after": {"anchor": "created_at", "seconds": expires_after_seconds},
-        "session": session,
-    }
-    return base.rstrip("/") + _PATH, request_headers, json.dumps(payload).encode()
+    session["model"] = endpoint.model
+    return endpoint, {"expires_after": {"anchor": "created_at", "seconds": seconds}, "session": session}
 
 
-def _post(url: str, headers: dict[str, str], body: bytes) -> ClientSecret:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    logger.debug("POST %s", url)  # never the headers: they carry the key
+def _secret(data: Any) -> ClientSecret:
     try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise _http_error(exc.code, exc.read()) from None
-    except urllib.error.URLError as exc:
-        raise TransportError(f"cannot reach {url}: {exc.reason}") from exc
-    except (OSError, TimeoutError) as exc:
-        raise TransportError(f"cannot reach {url}: {exc}") from exc
-    try:
-        data = json.loads(raw)
         return ClientSecret(
             value=str(data["value"]),
             expires_at=int(data["expires_at"]),
             session=dict(data.get("session") or {}),
         )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ServerError(f"unexpected client secret response from {url}") from exc
-
-
-def _http_error(status: int, raw: bytes) -> ClientSecretError:
-    try:
-        error = json.loads(raw)["error"]
-        return ClientSecretError(
-            status,
-            str(error.get("message") or "request failed"),
-            type=str(error.get("type") or ("server_error" if status >= 500 else "invalid_request_error")),
-            code=error.get("code"),
-            param=error.get("param"),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        text = raw.decode("utf-8", "replace").strip()[:200]
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        return ClientSecretError(status, text or "request failed", type=kind)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServerError("unexpected client secret response") from exc

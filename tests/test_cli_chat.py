@@ -79,7 +79,7 @@ async def test_run_chat_in_process_shows_tool_errors_and_durations() -> None:
     stdin = io.StringIO("What is the weather in Lima?\n\nHello\n")
     with anyio.fail_after(20):
         status = await run_chat(
-            load_agent(PIRATE), ChatOptions(local=True), stdin=stdin, stdout=out, stderr=err
+            load_agent(PIRATE), ChatOptions(), stdin=stdin, stdout=out, stderr=err
         )
     assert status == 0
     lines = out.getvalue().splitlines()

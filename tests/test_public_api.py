@@ -1,6 +1,16 @@
-"""The public API is deliberate: this list changes only on purpose."""
+"""The public API is deliberate: these lists change only on purpose, and layers import downward."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pathlib
 
 import rtagent
+import rtagent.events
+import rtagent.local
+
+ROOT = pathlib.Path(rtagent.__file__).parent
 
 
 def test_all_is_pinned() -> None:
@@ -14,6 +24,8 @@ def test_all_is_pinned() -> None:
         "ConfigurationError",
         "ConnectionClosed",
         "ConnectionLost",
+        "Endpoint",
+        "EventsDropped",
         "FrameSkipped",
         "HandshakeError",
         "KeepaliveTimeout",
@@ -28,6 +40,7 @@ def test_all_is_pinned() -> None:
         "RetryPolicy",
         "ServerError",
         "SessionClosed",
+        "SessionStats",
         "SyncSession",
         "Tool",
         "ToolContext",
@@ -55,16 +68,103 @@ def test_all_is_pinned() -> None:
         "tool",
         "write_wav",
     ]
-    for name in rtagent.__all__:
-        assert hasattr(rtagent, name), name
+
+
+def test_local_all_is_pinned() -> None:
+    """rtagent.local exports the local server, its brains and faults."""
+    assert sorted(rtagent.local.__all__) == [
+        "Brain", "Call", "ConnectionRecord", "Conversation", "Engine", "Faults",
+        "LocalRealtimeServer", "RuleBrain", "ScriptedBrain", "Turn", "run_server",
+        "silence_pcm16", "sine_pcm16",
+    ]
+
+
+def test_public_namespaces_export_what_their_implementations_define() -> None:
+    """Every public name resolves, and rtagent.events re-exports _events' objects unchanged."""
+    from rtagent import _events
+
+    for module in (rtagent, rtagent.events, rtagent.local):
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
+    for name in rtagent.events.__all__:
+        assert getattr(rtagent.events, name) is getattr(_events, name), name
+    assert set(rtagent.events.__all__) <= set(_events.__all__)
+
+
+def test_implementation_modules_are_private() -> None:
+    """Only rtagent, rtagent.events and rtagent.local are public; the rest starts with _."""
+    public = {"__init__.py", "events.py", "__main__.py"}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT).parts
+        if parts[0] == "local":
+            parts = parts[1:]
+        assert parts[-1] in public or any(p.startswith("_") for p in parts), path
 
 
 def test_rtagent_never_imports_asyncio_or_openai() -> None:
     """The package runs on any anyio backend and never needs the openai package."""
-    import pathlib
-
-    root = pathlib.Path(rtagent.__file__).parent
-    for path in root.rglob("*.py"):
+    for path in ROOT.rglob("*.py"):
         text = path.read_text()
         for banned in ("import asyncio", "from asyncio", "import openai", "from openai"):
-            assert banned not in text, f"{path.relative_to(root)} has {banned!r}"
+            assert banned not in text, f"{path.relative_to(ROOT)} has {banned!r}"
+
+
+# Layers, lowest first: a module may import only from its own layer or below.
+LAYERS: list[set[str]] = [
+    {"_errors"},
+    {"_events", "_notices"},
+    {"_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
+    {"_session"},
+    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},
+    {"_runtime"},
+    {"_chat", "_cli", "local"},
+    {"__init__", "__main__", "events"},
+]
+
+
+def _layer(module: str) -> int:
+    for rank, names in enumerate(LAYERS):
+        if module in names:
+            return rank
+    raise AssertionError(f"rtagent.{module} is in no layer of this test")
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    """First components of the rtagent modules a file imports (relative or absolute)."""
+    tree = ast.parse(path.read_text())
+    package = path.relative_to(ROOT).parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package)[: len(package) - node.level + 1]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+                if not target:
+                    found.update(alias.name for alias in node.names)
+                else:
+                    found.add(target[0])
+            elif node.module and node.module.startswith("rtagent."):
+                found.add(node.module.split(".")[1])
+    return found
+
+
+def test_imports_only_go_downward() -> None:
+    """errors -> events -> declarations -> session -> wire -> runtime; local/ and the CLI at the edge."""
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT).parts
+        own = parts[0].removesuffix(".py")
+        for target in _imports(path) - {own}:
+            assert _layer(target) <= _layer(own), f"{path.relative_to(ROOT)} imports rtagent.{target}"
+
+
+def test_the_local_server_is_independent_of_the_client() -> None:
+    """The local server is the oracle the client is judged by: it shares only errors and the socket."""
+    for path in (ROOT / "local").rglob("*.py"):
+        assert _imports(path) - {"local"} <= {"_errors", "_transport"}, path
+
+
+def test_every_module_imports() -> None:
+    """Each module imports on its own (no hidden import cycles)."""
+    for path in ROOT.rglob("*.py"):
+        name = ".".join(("rtagent", *path.relative_to(ROOT).with_suffix("").parts))
+        importlib.import_module(name.removesuffix(".__init__"))

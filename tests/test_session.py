@@ -213,11 +213,31 @@ def test_server_response_before_outputs_requeues_our_create() -> None:
 def test_honoured_create_after_a_server_response_is_attributed_by_its_key() -> None:
     """A server response crossing our create, then ours honoured too: each answer to its own."""
     f = ready()
+    key = key_of(ask(f, "zero", 0))
+    f.feed(created("r0", key), done("r0", output=[message("m", "zero")], key=key))
+    assert f.turns() == [({0}, "zero", None)]
     key = key_of(ask(f, "first", 1))
     f.feed(created("r_vad"), done("r_vad", output=[message("m0", "previous answer")]))
     assert f.turns() == []
     f.feed(created("r1", key), done("r1", output=[message("m1", "first answer")], key=key))
     assert f.turns() == [({1}, "first answer", None)]
+
+
+def test_a_server_that_echoes_no_keys_is_served_by_timing() -> None:
+    """Without metadata echoes, the response after our create is ours, unless it is refused."""
+    f = ready()
+    ask(f, "one", 1)
+    f.feed(created("r1"), done("r1", output=[message("m1", "one")]))
+    assert f.turns() == [({1}, "one", None)]
+    f.apply(f.session.add_item({"type": "message", "role": "user", "content": []}))
+    f.apply(f.session.request_response(turns={2}))
+    create = f.sent()[-1]
+    f.feed(created("r_vad"), error(RACE, create["event_id"]))
+    f.feed(done("r_vad", output=[message("m", "the server's")]))
+    assert f.turns() == []  # started before our item was in: our request goes again
+    [again] = f.sent()
+    f.feed(created("r2"), done("r2", output=[message("m2", "two")]))
+    assert again["type"] == "response.create" and f.turns() == [({2}, "two", None)]
 
 
 def test_refused_create_is_reported_and_gate_reopens() -> None:

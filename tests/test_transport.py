@@ -257,18 +257,20 @@ async def test_keepalive_waits_for_the_reader_to_see_the_pong() -> None:
             connect(f"ws://127.0.0.1:{port}/", config=config) as ws,
         ):
             received: list[str | bytes] = []
+            both = anyio.Event()
             async with anyio.create_task_group() as tg:
 
                 async def reader() -> None:
                     while True:
                         received.append(await ws.recv())
+                        if len(received) == 2:
+                            both.set()
 
                 tg.start_soon(reader)
                 await ws.send("early")
                 await anyio.sleep(0.3)  # several ping rounds while only the reader reads
                 await ws.send("later")
-                while len(received) < 2:
-                    await anyio.sleep(0.01)
+                await both.wait()
                 tg.cancel_scope.cancel()
             assert received == ["early", "later"]
             assert ws._ping_count >= 5

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+from typing_extensions import Unpack
 
-from .._endpoint import Endpoint
+from .._agent import DEFAULT_MODEL
+from .._endpoint import Endpoint, EndpointOptions
 from .._retry import RetryPolicy
 from .._session import Session
 from .._session.machine import DEFAULT_MAX_DURATION
@@ -27,15 +29,6 @@ __all__ = ["connect"]
 async def connect(
     agent: Agent,
     *,
-    url: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    model: str | None = None,
-    azure_endpoint: str | None = None,
-    azure_deployment: str | None = None,
-    azure_api_key: str | None = None,
-    azure_ad_token: str | None = None,
-    headers: Mapping[str, str] | None = None,
     endpoint: Endpoint | None = None,
     retry: RetryPolicy | None = None,
     reconnect: bool = True,
@@ -45,21 +38,19 @@ async def connect(
     audio_chunk_ms: int = 100,
     event_buffer: int = 256,
     max_items: int = DEFAULT_MAX_ITEMS,
+    **options: Unpack[EndpointOptions],
 ) -> AsyncIterator[RealtimeSession]:
     """Open a live session for ``agent``; it ends when the block does.
 
+    Where to connect comes from ``endpoint``, or from the endpoint options (see
+    :meth:`rtagent.Endpoint.resolve`): ``url`` (a Realtime WebSocket URL such as a local
+    server's ``server.url``), ``base_url``, ``api_key`` (default ``OPENAI_API_KEY``),
+    ``model`` (default: the agent's), ``azure_endpoint`` with ``azure_deployment`` and
+    ``azure_api_key`` or ``azure_ad_token``, and ``headers``.
+
     Args:
         agent: the agent whose instructions, tools and settings configure the session.
-        url: a Realtime WebSocket endpoint (e.g. a local server's ``server.url``).
-        base_url: a REST base URL instead (default ``OPENAI_BASE_URL``, else OpenAI's).
-        api_key: bearer key (default ``OPENAI_API_KEY``); required for OpenAI's endpoint.
-        model: the model (default: the agent's ``model``).
-        azure_endpoint: ``https://<resource>.openai.azure.com`` for Azure OpenAI (GA path).
-        azure_deployment: the Azure deployment name (sent as ``model``).
-        azure_api_key: Azure key (default ``AZURE_OPENAI_API_KEY``), as ``api-key``.
-        azure_ad_token: an Entra ID token, sent as a bearer token instead.
-        headers: extra handshake headers.
-        endpoint: a ready :class:`Endpoint` (instead of the options above).
+        endpoint: a ready :class:`rtagent.Endpoint` instead of the endpoint options.
         retry: backoff and limits for the first connect and each reconnect.
         reconnect: reconnect and restore the conversation when the connection drops.
         max_duration: roll over to a new connection between responses before this many
@@ -72,6 +63,7 @@ async def connect(
         event_buffer: events each iterator may fall behind by; also how many events
             wait for the first ``async for`` (0: none are kept before it).
         max_items: conversation items kept for a reconnect's replay; older ones drop.
+        **options: the endpoint options above.
 
     Raises:
         ConfigurationError: no API key for OpenAI's endpoint, or a bad setting.
@@ -79,18 +71,8 @@ async def connect(
         ReconnectFailed: the retry policy gave up.
     """
     if endpoint is None:
-        endpoint = Endpoint.resolve(
-            url=url,
-            base_url=base_url,
-            api_key=api_key,
-            model=model,
-            default_model=agent.model,
-            azure_endpoint=azure_endpoint,
-            azure_deployment=azure_deployment,
-            azure_api_key=azure_api_key,
-            azure_ad_token=azure_ad_token,
-            headers=headers,
-        )
+        model = agent.model if isinstance(agent.model, str) else DEFAULT_MODEL
+        endpoint = Endpoint.resolve(default_model=model, **options)
     tools = agent.load_tools()
     config = agent.session_config(tools)
     config["model"] = endpoint.model  # the one in the URL: a session's model cannot change

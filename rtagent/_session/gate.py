@@ -13,6 +13,11 @@ the server (VAD, or its own follow-up); it answers the queued plain requests who
 it had already seen. A request the server refused because such a response was active
 is queued again, unless that response had seen its items.
 
+A server that does not echo metadata (some proxies and test servers) still works: until
+a key has come back once, an unmarked response that starts while a request is in flight
+is taken as that request's, and re-attributed to the server if the request is then
+refused with ``conversation_already_has_active_response``.
+
 Out-of-band requests (``conversation: "none"``) do not write to the conversation and
 may run beside others, so they skip the one-at-a-time rule.
 """
@@ -71,6 +76,8 @@ class Running:
     """The request it answers; None when the server started it on its own."""
     turns: set[int]
     acked_at_start: int
+    tentative: bool = False
+    """Taken as ``request``'s by timing, because the server has not echoed a key yet."""
 
 
 class ResponseGate:
@@ -92,6 +99,8 @@ class ResponseGate:
         self._oob_running: dict[str, Running] = {}
         self.sent_items = 0
         self.acked_items = 0
+        self.echoes_keys = False
+        """Whether the server has echoed a request key (then timing is never used)."""
         self.open = False
         """Requests are sent only while open: connection ready and no rollover due."""
 
@@ -193,10 +202,14 @@ class ResponseGate:
             return None
         if self.active is not None:
             logger.warning("response %s started while %s was active", rid, self.active.id)
+        if key is not None:
+            self.echoes_keys = True
         inflight = self.inflight
-        if inflight is not None and key == inflight.key:
+        if inflight is not None and (key == inflight.key or (key is None and not self.echoes_keys)):
             self.inflight = None
-            self.active = Running(rid, inflight, set(inflight.turns), self.acked_items)
+            self.active = Running(
+                rid, inflight, set(inflight.turns), self.acked_items, tentative=key is None
+            )
             if inflight.cancel_on_start:
                 self._send(ev.ResponseCancel(event_id=self._event_id(), response_id=rid))
             return self.active
@@ -229,6 +242,22 @@ class ResponseGate:
         event_id = error.event_id
         if event_id is None:
             return False
+        active = self.active
+        if (
+            active is not None
+            and active.tentative
+            and active.request is not None
+            and active.request.event_id == event_id
+            and error.code == _RACE
+        ):
+            # The response we took for ours was the server's: ours was refused.
+            request, active.request, active.tentative = active.request, None, False
+            active.turns -= request.turns
+            if self._covers(request, active.acked_at_start):
+                active.turns |= request.turns
+            else:
+                self.queue.insert(0, request)
+            return True
         inflight = self.inflight
         if inflight is not None and inflight.event_id == event_id:
             self.inflight = None
