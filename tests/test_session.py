@@ -390,7 +390,7 @@ def test_barge_in_truncates_at_the_played_position() -> None:
     delta = "A" * 6400  # 4,800 bytes of PCM16: 100 ms
     f.feed({"type": "response.output_audio.delta", "response_id": "r1", "item_id": "a1",
             "output_index": 0, "content_index": 0, "delta": delta}, done("r1"))
-    f.session.report_playback("a1", 40)
+    f.session.mirror.report_playback("a1", 40)
     f.feed({"type": "input_audio_buffer.speech_started", "item_id": "u"})
     [truncate] = f.sent()
     assert truncate["type"] == "conversation.item.truncate"
@@ -582,7 +582,7 @@ def test_rollover_deadline_comes_from_expires_at_on_the_injected_clock() -> None
     now = [1000.0]
     f = Feed(clock=lambda: now[0])
     f.open(session={"expires_at": 1600})
-    assert f.session.deadline == 1540.0
+    assert f.session.life.deadline == 1540.0
     assert f.session.deadline_reached() == []  # not yet
     now[0] = 1541.0
     f.apply(f.session.deadline_reached())
@@ -594,7 +594,7 @@ def test_an_expires_at_already_past_never_drives_rollovers() -> None:
     """A stale expires_at is ignored: the deadline comes from max_duration."""
     f = Feed(clock=lambda: 5000.0, max_duration=100.0)
     f.open(session={"expires_at": 10})
-    assert f.session.deadline == 5090.0
+    assert f.session.life.deadline == 5090.0
 
 
 def test_rollover_waits_for_the_response_then_happens_before_the_next_request() -> None:

@@ -89,7 +89,7 @@ class SessionAudio:
     async def _simple(self, kind: type[ev.InputAudioBufferCommit | ev.InputAudioBufferClear]) -> None:
         self._driver.check_open()
         core = self._driver.core
-        await self._driver.execute(core.send_now(kind(event_id=core.new_event_id())))
+        await self._driver.execute(core.send_now(kind(event_id=core.ids.event())))
 
     def played(self, item_id: str, played_ms: int) -> None:
         """Report how much of an assistant audio item the user has heard.
@@ -97,7 +97,7 @@ class SessionAudio:
         On barge-in the item is truncated there (``conversation.item.truncate``), so
         the model's context matches what was heard.
         """
-        self._driver.core.report_playback(item_id, played_ms)
+        self._driver.core.mirror.report_playback(item_id, played_ms)
 
     def add_sink(self, sink: AudioSink) -> Callable[[], None]:
         """Call ``sink(pcm16_chunk)`` for each chunk of assistant audio as it arrives.

@@ -13,7 +13,7 @@ from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
 from .._retry import RetryPolicy
 from .._session import Session
-from .._session.machine import DEFAULT_MAX_DURATION
+from .._session.lifecycle import DEFAULT_MAX_DURATION
 from .._session.mirror import DEFAULT_MAX_ITEMS
 from .._tools import OnInterrupt
 from .._transport import WebSocketConfig
@@ -97,7 +97,7 @@ async def connect(
         ws_config=ws_config or WebSocketConfig(),
         event_buffer=event_buffer,
         chunk_bytes=max(2, audio_chunk_ms * 48),
-        clock=core.clock,
+        clock=core.life.clock,
     )
     # Errors from connecting or from the caller's block are re-raised outside the task
     # group, so callers see them as they are rather than wrapped in an exception group.

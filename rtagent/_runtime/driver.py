@@ -284,7 +284,7 @@ class Driver:
 
     async def _watch_rollover(self) -> None:
         await self._ready.wait()
-        deadline = self.core.deadline
+        deadline = self.core.life.deadline
         if deadline is None:
             return
         await anyio.sleep(max(0.0, deadline - self._clock()))

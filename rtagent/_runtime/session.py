@@ -159,7 +159,7 @@ class RealtimeSession:
         """
         self._driver.check_open()
         wire = dict(item)
-        wire.setdefault("id", self._core.new_item_id())
+        wire.setdefault("id", self._core.ids.item())
         await self._driver.execute(self._core.add_item(wire))
         return str(wire["id"])
 

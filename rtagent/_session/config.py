@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["merge_config", "server_cancels_on_speech"]
+__all__ = ["merge_config", "output_bytes_per_ms", "server_cancels_on_speech"]
 
 
 def merge_config(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -50,3 +50,17 @@ def server_cancels_on_speech(server: dict[str, Any], client: dict[str, Any]) -> 
             return False  # null: no VAD, nothing is automatic
         return bool(detection.get("interrupt_response", True))
     return True
+
+
+def output_bytes_per_ms(server: dict[str, Any], client: dict[str, Any]) -> int:
+    """Bytes per millisecond of the assistant's audio, from the output format in use."""
+    for config in (server, client):
+        audio = config.get("audio")
+        output = audio.get("output") if isinstance(audio, dict) else None
+        fmt = output.get("format") if isinstance(output, dict) else None
+        if isinstance(fmt, dict) and isinstance(fmt.get("type"), str):
+            if fmt["type"] in ("audio/pcmu", "audio/pcma"):
+                return 8  # G.711: 8 kHz, one byte per sample
+            rate = fmt.get("rate", 24000)
+            return max(1, rate * 2 // 1000) if isinstance(rate, int) else 48
+    return 48  # PCM16 at 24 kHz (PROTOCOL.md §6)

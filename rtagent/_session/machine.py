@@ -26,7 +26,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,31 +34,16 @@ from .. import _events as ev
 from .._errors import ServerError
 from .._notices import ConnectionLost, Reconnected
 from .._tools import OnInterrupt
-from .actions import (
-    Action,
-    EndConnection,
-    EndKind,
-    Notify,
-    Ready,
-    RunCall,
-    Send,
-    ToolCall,
-    TurnDone,
-)
-from .config import merge_config, server_cancels_on_speech
+from .actions import Action, EndKind, Notify, Ready, RunCall, Send, ToolCall, TurnDone
+from .config import merge_config, output_bytes_per_ms, server_cancels_on_speech
 from .gate import ResponseGate
+from .lifecycle import DEFAULT_MAX_DURATION, Lifecycle
 from .mirror import DEFAULT_MAX_ITEMS, ConversationMirror
 from .rounds import Round, ToolRounds
 
-__all__ = ["HANDLED_TYPES", "Session", "answer_text"]
+__all__ = ["DEFAULT_MAX_DURATION", "HANDLED_TYPES", "Ids", "Session", "answer_text"]
 
 logger = logging.getLogger("rtagent.session")
-
-Link = Literal["down", "opening", "configuring", "ready", "closing"]
-
-# Sessions end at 60 minutes (PROTOCOL.md §1): roll over well before the server cuts in.
-DEFAULT_MAX_DURATION = 55 * 60.0
-_ROLLOVER_MARGIN = 60.0
 
 HANDLED_TYPES = frozenset({
     "session.created",
@@ -79,6 +64,21 @@ HANDLED_TYPES = frozenset({
     "error",
 })
 """Server event types the session reacts to; a driver may skip parsing the others."""
+
+
+class Ids:
+    """The ``event_id`` and item ids this client makes (client-chosen item ids let the
+    session match acknowledgements and replay without duplicates)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._next = itertools.count(1)
+
+    def event(self) -> str:
+        return f"evt_{self._prefix}_{next(self._next)}"
+
+    def item(self) -> str:
+        return f"item_{self._prefix}_{next(self._next)}"
 
 
 class Session:
@@ -111,35 +111,16 @@ class Session:
         self.server_config: dict[str, Any] = {}
         """The server's effective session, from ``session.created``/``session.updated``."""
         self.sideband = sideband
-        self.clock = clock
-        self._max_duration = max_duration
-        self._prefix = id_prefix
-        self._ids = itertools.count(1)
+        self.ids = Ids(id_prefix)
         self._out: list[Action] = []
-        self.gate = ResponseGate(self._out, self.new_event_id)
+        self.gate = ResponseGate(self._out, self.ids.event)
         self.rounds = ToolRounds(interrupt_policy or (lambda _name: "finish"))
         self.mirror = ConversationMirror(max_items)
-        self.link: Link = "down"
-        self.connections = 0
-        self.deadline: float | None = None
-        """Wall-clock time after which this connection rolls over (None: never)."""
-        self._config_event: str | None = None
-        self._ending: EndKind | None = None
-        self._planned = False
-        self._resumed: tuple[int, int, tuple[str, ...]] = (0, 0, ())
-        self._roll_due = False
-        self._played: tuple[str, int] | None = None
+        self.life = Lifecycle(clock, max_duration)
         self._streamed = 0
         self.last_error: ev.ErrorDetail | None = None
 
-    # -- identifiers and state -----------------------------------------------------------
-
-    def new_event_id(self) -> str:
-        return f"evt_{self._prefix}_{next(self._ids)}"
-
-    def new_item_id(self) -> str:
-        # Client-chosen item ids let us match acknowledgements and replay without duplicates.
-        return f"item_{self._prefix}_{next(self._ids)}"
+    # -- state ---------------------------------------------------------------------------
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -155,12 +136,9 @@ class Session:
 
     def connection_opened(self) -> list[Action]:
         """A new socket is open; a sideband is configured at once (no ``session.created``)."""
-        self.connections += 1
-        self.link = "opening"
-        self._ending = None
-        self._roll_due = False
+        self.life.opened()
         if self.sideband:
-            self._set_deadline(None)
+            self.life.set_deadline(None)
             self._configure(replay=False)
         return self._take()
 
@@ -183,49 +161,32 @@ class Session:
         cut += self.mirror.connection_lost()
         for rnd in self.rounds.connection_lost():
             self._maybe_close(rnd)
-        self.link = "down"
+        self.life.lost()
         self._streamed = 0
-        self._planned = self._ending == "rollover"
-        if not self._planned and not final:
+        if not self.life.planned and not final:
             self._out.append(Notify(ConnectionLost(reason, tuple(cut))))
         return self._take()
 
     def deadline_reached(self) -> list[Action]:
         """The rollover deadline passed: end the connection as soon as no response runs."""
-        if self.link == "ready" and self.deadline is not None and self.clock() >= self.deadline:
-            self._roll_due = True
+        if self.life.deadline_passed():
             self.gate.open = False
         return self._take()
 
-    def _set_deadline(self, expires_at: Any) -> None:
-        if self._max_duration is None:
-            self.deadline = None
-            return
-        now = self.clock()
-        limit = self._max_duration
-        if isinstance(expires_at, (int, float)) and not isinstance(expires_at, bool):
-            if expires_at > now:
-                limit = min(limit, expires_at - now)
-            else:
-                # A deadline already past would roll over at once, again and again.
-                logger.warning("the server's expires_at (%s) is already past; ignored", expires_at)
-        margin = min(_ROLLOVER_MARGIN, 0.1 * max(limit, 0.0))
-        self.deadline = now + max(0.0, limit - margin)
-
     def _configure(self, *, replay: bool) -> None:
-        self._config_event = self.new_event_id()
-        self._send(ev.SessionUpdate(event_id=self._config_event, session=self.config))
-        self.link = "configuring"
+        self.life.config_event = self.ids.event()
+        self._out.append(Send(ev.SessionUpdate(event_id=self.life.config_event, session=self.config)))
+        self.life.link = "configuring"
         if not replay:
-            self._resumed = (0, 0, ())
+            self.life.resumed = (0, 0, ())
             return
         items, lost = self.mirror.replay()
         outputs = 0
         for item in items:
             outputs += item["type"] == "function_call_output"
-            self._send_item(item)
+            self._create_item(item, replay=True)
         self.gate.rebase()
-        self._resumed = (len(items), outputs, tuple(lost))
+        self.life.resumed = (len(items), outputs, tuple(lost))
 
     # -- inputs from the server ----------------------------------------------------------
 
@@ -252,8 +213,7 @@ class Session:
             case ev.ResponseCreated():
                 if self.gate.on_created(event.response) is not None:
                     self._streamed = 0
-                    played = self._played[0] if self._played else None
-                    self.mirror.response_started(keep=played)
+                    self.mirror.response_started()
             case ev.ResponseDone():
                 self._on_response_done(event.response)
             case ev.InputAudioBufferSpeechStarted():
@@ -261,7 +221,8 @@ class Session:
             case ev.ConversationItemInputAudioTranscriptionCompleted():
                 self.mirror.transcript(event.item_id, event.transcript)
             case ev.ConversationItemTruncated():
-                self.mirror.truncated(event.item_id, event.audio_end_ms, self._bytes_per_ms())
+                bytes_per_ms = output_bytes_per_ms(self.server_config, self.config)
+                self.mirror.truncated(event.item_id, event.audio_end_ms, bytes_per_ms)
             case ev.ConversationItemDeleted():
                 self.mirror.forget(event.item_id)
             case ev.SessionCreated():
@@ -274,30 +235,30 @@ class Session:
 
     def _on_session_created(self, session: dict[str, Any]) -> None:
         self.server_config = session
-        if self.link != "opening":
-            return
-        self._set_deadline(session.get("expires_at"))
-        self._configure(replay=True)
+        if self.life.link == "opening":
+            self.life.set_deadline(session.get("expires_at"))
+            self._configure(replay=True)
 
     def _on_session_updated(self, session: dict[str, Any]) -> None:
         self.server_config = session
-        if self.link != "configuring":
+        life = self.life
+        if life.link != "configuring":
             return
-        self.link = "ready"
+        life.link = "ready"
         self.gate.open = True
         self._out.append(Ready())
-        if self.connections > 1:
-            items, outputs, lost = self._resumed
+        if life.connections > 1:
+            items, outputs, lost = life.resumed
             self._out.append(Notify(Reconnected(
-                self.connections - 1, self._planned, items, outputs, len(self.gate.queue), lost
+                life.connections - 1, life.planned, items, outputs, len(self.gate.queue), lost
             )))
 
     def _on_error(self, error: ev.ErrorDetail) -> None:
         self.last_error = error
         # An error belongs to a client event only through its event_id; unsolicited ones
         # (rate limits, server hiccups) are the application's to see, never fatal here.
-        if error.event_id is not None and error.event_id == self._config_event:
-            if self.link == "configuring":
+        if error.event_id is not None and error.event_id == self.life.config_event:
+            if self.life.link == "configuring":
                 self._end(
                     f"the server refused the session config: {error.message}",
                     "fatal",
@@ -390,7 +351,7 @@ class Session:
 
     def add_item(self, item: dict[str, Any]) -> list[Action]:
         """Add a client item (user message, system note...); it gets an id if it has none."""
-        item.setdefault("id", self.new_item_id())
+        item.setdefault("id", self.ids.item())
         self._create_item(item)
         return self._take()
 
@@ -416,9 +377,9 @@ class Session:
     def update_config(self, partial: dict[str, Any]) -> list[Action]:
         """Merge ``partial`` into the config and send it as ``session.update``."""
         self.config = merge_config(self.config, partial)
-        if self.link in ("configuring", "ready"):
+        if self.life.sending:
             session = {"type": self.config.get("type", "realtime"), **partial}
-            self._send(ev.SessionUpdate(event_id=self.new_event_id(), session=session))
+            self._out.append(Send(ev.SessionUpdate(event_id=self.ids.event(), session=session)))
         return self._take()
 
     def tool_finished(self, call_id: str, output: str) -> list[Action]:
@@ -428,7 +389,7 @@ class Session:
             logger.debug("output for call %s ignored: not running", call_id)
             return []
         self._create_item({
-            "type": "function_call_output", "id": self.new_item_id(),
+            "type": "function_call_output", "id": self.ids.item(),
             "call_id": call_id, "output": output,
         })
         self._maybe_close(rnd)
@@ -439,13 +400,9 @@ class Session:
 
         While disconnected they are dropped: input audio and commits belong to the moment.
         """
-        if self.link in ("configuring", "ready"):
+        if self.life.sending:
             self._out.extend(Send(event) for event in events)
         return self._take()
-
-    def report_playback(self, item_id: str, played_ms: int) -> None:
-        """How much of an assistant audio item the user has heard (for barge-in)."""
-        self._played = (item_id, max(0, played_ms))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -453,52 +410,40 @@ class Session:
         if not server_cancels:
             self.gate.cancel()
         self._out.extend(self.rounds.interrupt())
-        played, self._played = self._played, None
+        played, self.mirror.played = self.mirror.played, None
         if played is None:
             return
         # Audio arrives faster than real time, so the item being heard has often been
         # received in full by now: truncate at what was reported as played (PROTOCOL §6).
         item_id, played_ms = played
-        if played_ms < self.mirror.received_ms(item_id, self._bytes_per_ms()):
-            self._send(ev.ConversationItemTruncate(
-                event_id=self.new_event_id(), item_id=item_id, audio_end_ms=played_ms
-            ))
-
-    def _bytes_per_ms(self) -> int:
-        for config in (self.server_config, self.config):
-            fmt = ((config.get("audio") or {}).get("output") or {}).get("format")
-            if isinstance(fmt, dict) and isinstance(fmt.get("type"), str):
-                if fmt["type"] in ("audio/pcmu", "audio/pcma"):
-                    return 8  # G.711: 8 kHz, one byte per sample
-                rate = fmt.get("rate", 24000)
-                return max(1, int(rate) * 2 // 1000) if isinstance(rate, int) else 48
-        return 48  # PCM16 at 24 kHz
+        bytes_per_ms = output_bytes_per_ms(self.server_config, self.config)
+        if played_ms < self.mirror.received_ms(item_id, bytes_per_ms):
+            self._out.append(Send(ev.ConversationItemTruncate(
+                event_id=self.ids.event(), item_id=item_id, audio_end_ms=played_ms
+            )))
 
     def _end(self, reason: str, kind: EndKind, error: ServerError | None = None) -> None:
-        self.link = "closing"
         self.gate.open = False
-        self._ending = kind
-        self._out.append(EndConnection(reason, kind, error))
+        self._out.append(self.life.end(reason, kind, error))
 
-    def _create_item(self, item: dict[str, Any]) -> None:
-        self.mirror.record(item)
-        if self.link in ("configuring", "ready"):
-            self._send_item(item)
-
-    def _send_item(self, item: dict[str, Any]) -> None:
+    def _create_item(self, item: dict[str, Any], *, replay: bool = False) -> None:
+        """Record a client item (unless replayed) and send it when connected."""
+        if not replay:
+            self.mirror.record(item)
+        if not self.life.sending:
+            return  # the next connection's replay sends it
         self.mirror.sent(item["id"])
         self.gate.item_sent()
-        self._send(ev.ConversationItemCreate(event_id=self.new_event_id(), item=item))
-
-    def _send(self, event: ev.ClientEvent) -> None:
-        self._out.append(Send(event))
+        self._out.append(Send(ev.ConversationItemCreate(event_id=self.ids.event(), item=item)))
 
     def _take(self) -> list[Action]:
-        if self.link == "ready":
-            if self._roll_due and not self.gate.busy:
+        if self.life.link == "ready":
+            if self.life.roll_due and not self.gate.busy:
                 self._end("planned rollover", "rollover")
             else:
                 self.gate.pump()
+        if not self._out:
+            return []
         out = self._out.copy()
         self._out.clear()
         return out

@@ -46,6 +46,8 @@ class ConversationMirror:
         self._calls: dict[str, str] = {}  # call_id -> function_call item id
         self._audio: dict[str, int] = {}  # assistant item id -> audio bytes received
         self.audio_item: str | None = None
+        self.played: tuple[str, int] | None = None
+        """The assistant audio item being heard and how many ms of it (for barge-in)."""
         self.dropped = 0
         """Items dropped by the ``max_items`` bound so far."""
 
@@ -130,9 +132,14 @@ class ConversationMirror:
         self._audio[item_id] = self._audio.get(item_id, 0) + size
         self.audio_item = item_id
 
-    def response_started(self, keep: str | None) -> None:
+    def report_playback(self, item_id: str, played_ms: int) -> None:
+        """How much of an assistant audio item the user has heard (for barge-in)."""
+        self.played = (item_id, max(0, played_ms))
+
+    def response_started(self) -> None:
         """Keep audio lengths only for what a barge-in may still truncate."""
-        self._audio = {k: v for k, v in self._audio.items() if k in (keep, self.audio_item)}
+        keep = (self.played[0] if self.played else None, self.audio_item)
+        self._audio = {k: v for k, v in self._audio.items() if k in keep}
 
     def truncated(self, item_id: str, audio_end_ms: int, bytes_per_ms: int) -> None:
         """The server cut assistant audio; it drops the transcript past the cut too."""
