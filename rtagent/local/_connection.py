@@ -25,7 +25,7 @@ from ._faults import Faults
 
 __all__ = ["Connection", "ConnectionRecord"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("rtagent.local")
 
 
 @dataclass

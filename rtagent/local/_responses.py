@@ -28,7 +28,7 @@ from ._wire import Event, Ids, server_event
 
 __all__ = ["Responses"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("rtagent.local")
 
 
 def _chunks(text: str, size: int) -> list[str]:
