@@ -50,8 +50,8 @@ __all__ = ["UNSET", "Agent", "AgentSettings", "Setting", "ToolLike"]
 T = TypeVar("T")
 
 
-DEFAULT_MODEL = "gpt-realtime"
-"""The model of an agent that names none."""
+DEFAULT_MODEL = "gpt-realtime-2.1"
+"""The model of an agent that names none: the newest GA realtime model."""
 
 class _Unset(enum.Enum):
     UNSET = "UNSET"

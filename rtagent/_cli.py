@@ -33,6 +33,7 @@ from ._errors import (
     ConfigurationError,
     HandshakeError,
     ReconnectFailed,
+    SessionRefused,
     first_error,
 )
 from ._loading import load_agent
@@ -449,6 +450,9 @@ def _print_json(data: Any, indent: int) -> None:
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, HandshakeError):
         return f"the server refused the connection (HTTP {exc.status_code}): {_body_message(exc.body)}"
+    if isinstance(exc, SessionRefused):
+        code = f" ({exc.code})" if exc.code else ""
+        return f"the server refused the session{code}: {exc.message}"
     if isinstance(exc, ClientSecretError):
         return f"the server refused to mint a secret (HTTP {exc.status_code}): {exc.message}"
     if isinstance(exc, ReconnectFailed):

@@ -10,6 +10,8 @@ The tree::
     ├── ToolError               raised *by a tool* when its message should reach the model
     ├── ProtocolError           the peer sent something we cannot interpret
     ├── ServerError             the server sent an ``error`` event (code, message, event_id)
+    │   ├── SessionRefused      the server accepted the WebSocket, then refused the session
+    │   │                       (an ``error`` event, then close 3000 for the key, 4000 for the request)
     │   └── RequestError        a REST request was refused (HTTP status kept)
     │       └── ClientSecretError   minting an ephemeral client secret was refused
     ├── TransportError          the WebSocket could not be opened or was lost
@@ -44,6 +46,7 @@ __all__ = [
     "RequestError",
     "ServerError",
     "SessionClosed",
+    "SessionRefused",
     "ToolDefinitionError",
     "ToolError",
     "TransportError",
@@ -108,6 +111,30 @@ class ServerError(RTAgentError):
         self.event_id = event_id
         detail = f" [{code}]" if code else ""
         super().__init__(f"{type}{detail}: {message}")
+
+
+class SessionRefused(ServerError):
+    """The server upgraded the connection, sent one ``error`` event and closed it.
+
+    The real service answers a bad or missing key this way (close 3000, code
+    ``invalid_api_key``, or ``None`` when no credentials were sent) and a bad request
+    (close 4000: ``missing_model``, ``invalid_model``, the retired beta header). Retrying
+    cannot help, so it is never retried. ``close_code`` and ``close_reason`` are the
+    close frame's (the reason reads ``"<type>.<code>"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        close_code: int | None = None,
+        close_reason: str = "",
+    ) -> None:
+        super().__init__(message, type=type, code=code)
+        self.close_code = close_code
+        self.close_reason = close_reason
 
 
 class RequestError(ServerError):

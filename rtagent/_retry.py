@@ -27,6 +27,7 @@ from ._errors import (
     HandshakeError,
     ReconnectFailed,
     ServerError,
+    SessionRefused,
     TransportError,
 )
 
@@ -58,6 +59,8 @@ def is_retryable(exc: BaseException) -> bool:
         return exc.status_code >= 500 or exc.status_code in (408, 429)
     if isinstance(exc, ConnectionClosed):
         return exc.code not in FATAL_CLOSE_CODES
+    if isinstance(exc, SessionRefused):
+        return False
     if isinstance(exc, TransportError):
         return True
     if isinstance(exc, ServerError):

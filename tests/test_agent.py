@@ -263,7 +263,7 @@ def test_unknown_keyword_argument_is_a_configuration_error() -> None:
 def test_default_session_config_sends_only_what_is_set() -> None:
     """A bare agent sends the session type, the default model and an empty tool list."""
     cfg = Agent().session_config()
-    assert cfg == {"type": "realtime", "model": "gpt-realtime", "tools": []}
+    assert cfg == {"type": "realtime", "model": "gpt-realtime-2.1", "tools": []}
     _validate(cfg)
 
 
@@ -449,7 +449,7 @@ def test_settings_read_back_through_class_instance_and_subclass() -> None:
         voice = "marin"
 
     assert isinstance(Agent.voice, Setting) and Agent.voice.path == "audio.output.voice"
-    assert Agent().voice is UNSET and Agent().model == "gpt-realtime"
+    assert Agent().voice is UNSET and Agent().model == "gpt-realtime-2.1"
     assert Marin.voice == "marin" and Marin().voice == "marin"
     agent = Marin(voice="cedar")
     assert agent.voice == "cedar"
@@ -631,7 +631,7 @@ def test_assigning_tools_resets_the_registry() -> None:
 def test_repr_names_the_tools() -> None:
     """repr() shows the class and model, and the tool names once they are loaded."""
     agent = Agent(tools=[ping], plugins=["/no/such/folder"])
-    assert repr(agent) == "<Agent model='gpt-realtime'>"  # does not load (failing) plugins
+    assert repr(agent) == "<Agent model='gpt-realtime-2.1'>"  # does not load (failing) plugins
     agent = Agent(tools=[ping])
     _ = agent.tools
-    assert repr(agent) == "<Agent model='gpt-realtime' tools=[ping]>"
+    assert repr(agent) == "<Agent model='gpt-realtime-2.1' tools=[ping]>"

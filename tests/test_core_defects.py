@@ -185,3 +185,32 @@ async def test_reconnect_notices_and_one_tool_output_after_a_drop() -> None:
             assert len(outputs(received(server, 1))) == 1
     assert [type(n) for n in notices] == [ConnectionLost, Reconnected]
     assert agent.runs == ["z"]
+
+
+@pytest.mark.parametrize(("close", "code"), [(3000, "invalid_api_key"), (4000, "invalid_model")])
+async def test_a_session_refused_after_the_upgrade_is_one_clear_error(close: int, code: str) -> None:
+    """101, one error event, then close 3000/4000 (as the real service does): SessionRefused, no retry."""
+    import json
+
+    from rtagent import SessionRefused
+    from rtagent._transport import WebSocket
+    from rtagent.local._http import serve
+
+    opened: list[int] = []
+
+    async def refuse(ws: WebSocket) -> None:
+        opened.append(1)
+        error = {"type": "invalid_request_error", "code": code, "message": f"refused: {code}",
+                 "param": None, "event_id": None}
+        await ws.send(json.dumps({"type": "error", "event_id": "event_1", "error": error}))
+        await ws.aclose(close, f"invalid_request_error.{code}")
+
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve, refuse)
+        with anyio.fail_after(10), pytest.raises(SessionRefused) as info:
+            async with connect(Agent(), url=f"ws://127.0.0.1:{port}/v1/realtime", retry=FAST_RETRY):
+                pass
+        tg.cancel_scope.cancel()
+    assert (info.value.code, info.value.close_code) == (code, close)
+    assert info.value.close_reason == f"invalid_request_error.{code}"
+    assert opened == [1]  # not retried

@@ -40,6 +40,7 @@ def test_all_is_pinned() -> None:
         "RetryPolicy",
         "ServerError",
         "SessionClosed",
+        "SessionRefused",
         "SessionStats",
         "SyncSession",
         "Tool",

@@ -36,12 +36,13 @@ from .._errors import (
     RTAgentError,
     ServerError,
     SessionClosed,
+    SessionRefused,
     TransportError,
     first_error,
 )
 from .._invoke import ToolContext, ToolResult
 from .._notices import FrameSkipped, Notice, ToolTurnLatency
-from .._retry import RetryPolicy, gave_up
+from .._retry import FATAL_CLOSE_CODES, RetryPolicy, gave_up
 from .._session import (
     HANDLED_TYPES,
     Action,
@@ -225,7 +226,20 @@ class Driver:
         healthy = self._ready.is_set() and (lasted >= self._retry.stable_after or self._responses > 0)
         if healthy:
             return
+        if not self._ready.is_set() and ws.close_code in FATAL_CLOSE_CODES:
+            raise self._refused(ws)
         raise failure or ConnectionClosed(ws.close_code, ws.close_reason or reason)
+
+    def _refused(self, ws: WebSocket) -> SessionRefused:
+        """The session was refused after the upgrade: the error event says why."""
+        error = self.core.last_error
+        if error is not None:
+            message, kind, code = error.message, error.type, error.code
+        else:
+            message, kind, code = f"closed with {ws.close_code}", "invalid_request_error", None
+        return SessionRefused(
+            message, type=kind, code=code, close_code=ws.close_code, close_reason=ws.close_reason
+        )
 
     def _outcome(self) -> tuple[BaseException | None, EndConnection | None]:
         return self._last_failure, self._end
