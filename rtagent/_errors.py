@@ -7,6 +7,8 @@ The tree::
     │                           raised at decoration/collection time, lists every problem)
     ├── PluginLoadError         a plugin file failed to import or declares a broken tool
     ├── ConfigurationError      a bad agent/session/connection setting (e.g. no API key)
+    ├── InputError              the application passed something that cannot be sent
+    │                           (text with lone surrogates, values JSON cannot hold)
     ├── ToolError               raised *by a tool* when its message should reach the model
     ├── ProtocolError           the peer sent something we cannot interpret
     ├── ServerError             the server sent an ``error`` event (code, message, event_id)
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionClosed",
     "HandshakeError",
+    "InputError",
     "KeepaliveTimeout",
     "PluginLoadError",
     "ProtocolError",
@@ -78,6 +81,13 @@ class PluginLoadError(RTAgentError):
 
 class ConfigurationError(RTAgentError):
     """A setting is missing or invalid (for example no API key for the real API)."""
+
+
+class InputError(RTAgentError, ValueError):
+    """The application passed text or values that cannot be sent to the server.
+
+    Raised before anything enters the conversation, so nothing is half-sent.
+    """
 
 
 class ToolError(RTAgentError):

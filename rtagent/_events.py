@@ -13,9 +13,17 @@ free-form payloads (session config, response overrides).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from ._errors import ProtocolError
 
@@ -82,6 +90,32 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=False)
 
 
+T = TypeVar("T")
+
+
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+def _list_or_empty(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if not isinstance(value, list):
+        return []
+    return [x for x in handler(value) if x is not None]
+
+
+# What the state machine needs is parsed strictly; everything else leniently: a field of an
+# unexpected type becomes None (an unusable list entry is dropped), so one odd field never
+# costs a whole response.done and leaves a response "active" forever.
+Lenient = Annotated[T | None, WrapValidator(_or_none)]
+if TYPE_CHECKING:
+    LenientList = Annotated[list[T], WrapValidator(_list_or_empty)]  # entries are never None
+else:
+    LenientList = Annotated[list[Lenient[T]], WrapValidator(_list_or_empty)]
+
+
 # --- shared payloads ---------------------------------------------------------------------------
 
 
@@ -89,9 +123,9 @@ class ContentPart(_Wire):
     """One content part of a message item (``input_text``, ``output_text``, ``output_audio``...)."""
 
     type: str
-    text: str | None = None
-    transcript: str | None = None
-    audio: str | None = None
+    text: Lenient[str] = None
+    transcript: Lenient[str] = None
+    audio: Lenient[str] = None
 
 
 class Item(_Wire):
@@ -99,15 +133,15 @@ class Item(_Wire):
 
     type: str
     id: str | None = None
-    object: str | None = None
+    object: Lenient[str] = None
     status: str | None = None
-    role: str | None = None
-    content: list[ContentPart] | None = None
+    role: Lenient[str] = None
+    content: Annotated[LenientList[ContentPart] | None, WrapValidator(_or_none)] = None
     call_id: str | None = None
     name: str | None = None
     arguments: str | None = None
-    output: str | None = None
-    phase: str | None = None
+    output: Lenient[str] = None
+    phase: Lenient[str] = None
     """gpt-realtime-2.x tags assistant messages ``"commentary"`` (a preamble) or
     ``"final_answer"``."""
 
@@ -123,21 +157,23 @@ class Item(_Wire):
 
 
 class ErrorDetail(_Wire):
-    type: str = "server_error"
-    code: str | None = None
-    message: str = ""
-    param: str | None = None
-    event_id: str | None = None
+    type: Annotated[str, WrapValidator(lambda v, h: v if isinstance(v, str) else "server_error")] = (
+        "server_error"
+    )
+    code: Lenient[str] = None
+    message: Annotated[str, WrapValidator(lambda v, h: v if isinstance(v, str) else str(v))] = ""
+    param: Lenient[str] = None
+    event_id: Lenient[str] = None
 
 
 class Response(_Wire):
     id: str | None = None
     status: str = "in_progress"
-    status_details: dict[str, Any] | None = None
-    output: list[Item] = Field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    conversation_id: str | None = None
+    status_details: Lenient[dict[str, Any]] = None
+    output: LenientList[Item] = Field(default_factory=list)
+    usage: Lenient[dict[str, Any]] = None
+    metadata: Lenient[dict[str, Any]] = None
+    conversation_id: Lenient[str] = None
 
 
 # --- server events ------------------------------------------------------------------------------
@@ -365,7 +401,7 @@ class ResponseFunctionCallArgumentsDone(_ServerEvent):
 
 class RateLimitsUpdated(_ServerEvent):
     type: Literal["rate_limits.updated"]
-    rate_limits: list[dict[str, Any]] = Field(default_factory=list)
+    rate_limits: LenientList[dict[str, Any]] = Field(default_factory=list)
 
 
 class Error(_ServerEvent):

@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
 from ._errors import ToolDefinitionError, ToolError
+from ._threads import run_in_daemon_thread
 
 if TYPE_CHECKING:
     from ._tools import Tool
@@ -135,9 +135,9 @@ async def invoke_tool(tool: Tool, arguments: str, context: ToolContext) -> ToolR
       each lone surrogate becomes U+FFFD (``"�"``), and a warning is logged. The model still
       gets the rest of the output, and the session never fails over one bad character.
 
-    ``async def`` tools run on the event loop; plain ``def`` tools run in a worker thread
-    (at most ``THREAD_LIMIT`` per event loop), abandoned (left to finish alone) when the
-    call times out or is cancelled.
+    ``async def`` tools run on the event loop; plain ``def`` tools run in a daemon worker
+    thread (at most ``THREAD_LIMIT`` per event loop), abandoned (left to finish alone, never
+    holding the process open at exit) when the call times out or is cancelled.
 
     Args:
         tool: The tool to run; a method tool must be bound (``Tool.bind``).
@@ -193,6 +193,15 @@ async def invoke_tool(tool: Tool, arguments: str, context: ToolContext) -> ToolR
         return _failure(
             f"error: {tool.name} failed unexpectedly ({type(exc).__name__})", "exception"
         )
+    except BaseException as exc:
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            raise  # the runner tells an interruption from a tool cancelling itself
+        # SystemExit, KeyboardInterrupt or another BaseException raised by the tool: a tool
+        # failure like any other, the same on asyncio and trio, never the session's end.
+        logger.error("tool %s (call %s) raised %r", tool.name, context.call_id, exc, exc_info=exc)
+        return _failure(
+            f"error: {tool.name} failed unexpectedly ({type(exc).__name__})", "exception"
+        )
     if isinstance(value, str):
         if not value.isascii():
             value = _text(value, tool.name, context)
@@ -227,8 +236,9 @@ def _limiter() -> anyio.CapacityLimiter:
 
 
 async def _in_thread(call: Callable[[], Any]) -> Any:
-    # abandon_on_cancel: a timeout or interruption returns at once; the thread finishes alone.
-    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=_limiter())
+    # A timeout or interruption returns at once; the daemon thread finishes alone.
+    async with _limiter():
+        return await run_in_daemon_thread(call)
 
 
 def _failure(output: str, kind: ErrorKind) -> ToolResult:

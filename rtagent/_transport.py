@@ -51,11 +51,14 @@ from ._errors import (
     KeepaliveTimeout,
     TransportError,
 )
-from ._proxy import open_tunnel, proxy_for
+from ._proxy import describe, open_tunnel, proxy_for
+from ._redact import RedactingLogger
 
 __all__ = ["RECV_SIZE", "STREAM_ERRORS", "WebSocket", "WebSocketConfig", "connect"]
 
 logger = logging.getLogger("rtagent.transport")
+# websockets logs every handshake header at DEBUG: hand it a logger that redacts credentials.
+_PROTOCOL_LOGGER = RedactingLogger(logging.getLogger("rtagent.transport.protocol"))
 
 USER_AGENT = "rtagent/0.1"
 """Sent as ``User-Agent`` on the upgrade request unless the caller sets one."""
@@ -71,6 +74,9 @@ _PONG = Opcode.PONG
 _CLOSE = Opcode.CLOSE
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
+
+# Seconds to wait for the peer to end the TCP stream once both close frames are exchanged.
+_EOF_GRACE = 0.25
 
 # Stream failures that mean "the peer is gone" rather than a bug.
 STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -93,6 +99,14 @@ class WebSocketConfig:
     proxy: str | bool = True
     """Client side: True follows ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; a URL
     (``http://user:pass@host:3128``) forces that proxy; False connects directly."""
+
+    def __repr__(self) -> str:
+        proxy = describe(self.proxy) if isinstance(self.proxy, str) else self.proxy
+        return (
+            f"WebSocketConfig(max_size={self.max_size}, ping_interval={self.ping_interval}, "
+            f"ping_timeout={self.ping_timeout}, open_timeout={self.open_timeout}, "
+            f"close_timeout={self.close_timeout}, proxy={proxy!r})"
+        )
 
 
 class WebSocket:
@@ -430,9 +444,19 @@ class WebSocket:
                             if protocol.state is _OPEN:
                                 protocol.send_close(code, reason)
                                 await self._flush()
-                    # Wait for the peer's close frame and its EOF.
-                    while protocol.state is not _CLOSED and not self._stream_closed:
+                    # Wait for the peer's close frame, then briefly for its EOF: a peer
+                    # that sends its close frame but keeps the TCP stream open must not
+                    # hold a reconnect for the whole close timeout (RFC 6455 §7.1.1 lets
+                    # the client close the stream itself).
+                    while (
+                        protocol.close_rcvd is None
+                        and protocol.state is not _CLOSED
+                        and not self._stream_closed
+                    ):
                         await self._receive_some()
+                    with anyio.move_on_after(_EOF_GRACE):
+                        while protocol.state is not _CLOSED and not self._stream_closed:
+                            await self._receive_some()
             except TransportError:
                 pass
             except Exception:
@@ -516,7 +540,7 @@ async def _open_connection(
         uri = parse_uri(url)
     except InvalidURI as exc:
         raise ConfigurationError(f"not a WebSocket URL: {url!r}") from exc
-    protocol = ClientProtocol(uri, max_size=config.max_size)
+    protocol = ClientProtocol(uri, max_size=config.max_size, logger=_PROTOCOL_LOGGER)
     request = protocol.connect()
     items = headers.items() if isinstance(headers, Mapping) else headers
     user_agent = False

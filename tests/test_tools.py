@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -268,6 +269,7 @@ async def test_sync_tools_run_in_worker_threads_bounded_per_loop() -> None:
     loop_thread = threading.get_ident()
 
     full = anyio.Event()
+    token = anyio.lowlevel.current_token()
 
     @tool
     def block() -> str:
@@ -275,7 +277,7 @@ async def test_sync_tools_run_in_worker_threads_bounded_per_loop() -> None:
         with lock:
             running.append(threading.get_ident())
             if len(running) == THREAD_LIMIT:
-                anyio.from_thread.run_sync(full.set)
+                anyio.from_thread.run_sync(full.set, token=token)
         gate.wait(5)
         return "done"
 
@@ -644,7 +646,7 @@ def test_declaration_modules_import_only_downward() -> None:
 
     import rtagent
 
-    layers = ["_errors", "_events", "_schema", "_invoke", "_tools", "_plugins", "_agent", "_loading"]
+    layers = ["_errors", "_events", "_threads", "_schema", "_invoke", "_tools", "_plugins", "_agent", "_loading"]
     root = Path(rtagent.__file__).parent
     for index, module in enumerate(layers):
         tree = ast.parse((root / f"{module}.py").read_text(encoding="utf-8"))

@@ -7,13 +7,16 @@ session and has the driver execute the resulting actions. Create one with
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic_core import PydanticSerializationError, to_json
 
 from .._endpoint import Endpoint
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, InputError
 from .._invoke import ToolContext
 from .._notices import EventsDropped
 from .._retry import RetryPolicy
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["RealtimeSession", "SessionStats"]
 
 logger = logging.getLogger("rtagent.session")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +138,11 @@ class RealtimeSession:
             SessionClosed: the session has ended.
         """
         self._driver.check_open()
+        message = _user_message(text)
         turn, waiter = self._driver.new_turn()
         try:
             core = self._core
-            await self._driver.execute(
-                core.add_item(_user_message(text)) + core.request_response(turns={turn})
-            )
+            await self._driver.execute(core.add_item(message) + core.request_response(turns={turn}))
             await waiter.done.wait()
         finally:
             self._driver.forget_turn(turn)
@@ -149,8 +153,9 @@ class RealtimeSession:
     async def send_text(self, text: str) -> None:
         """Add a user message and request a response; returns at once."""
         self._driver.check_open()
+        message = _user_message(text)
         core = self._core
-        await self._driver.execute(core.add_item(_user_message(text)) + core.request_response())
+        await self._driver.execute(core.add_item(message) + core.request_response())
 
     async def add_item(self, item: Mapping[str, Any]) -> str:
         """Add any conversation item (e.g. a system message) without requesting a response.
@@ -158,7 +163,7 @@ class RealtimeSession:
         Returns the item's id (one is chosen when the item has none).
         """
         self._driver.check_open()
-        wire = dict(item)
+        wire = sendable(dict(item), "the item")
         wire.setdefault("id", self._core.ids.item())
         await self._driver.execute(self._core.add_item(wire))
         return str(wire["id"])
@@ -178,7 +183,8 @@ class RealtimeSession:
             raise ConfigurationError(
                 f"metadata holds at most 16 pairs and rtagent adds one ({MARKER!r}): pass 15 or fewer"
             )
-        await self._driver.execute(self._core.request_response(dict(overrides) or None))
+        options = sendable(dict(overrides), "the response options") or None
+        await self._driver.execute(self._core.request_response(options))
 
     async def cancel(self) -> None:
         """Interrupt: cancel the active response and apply each running tool's ``on_interrupt``."""
@@ -189,7 +195,8 @@ class RealtimeSession:
     async def update(self, **session_fields: Any) -> None:
         """Change session settings live (``session.update`` with just these fields)."""
         self._driver.check_open()
-        await self._driver.execute(self._core.update_config(session_fields))
+        fields = sendable(session_fields, "the session settings")
+        await self._driver.execute(self._core.update_config(fields))
 
     async def update_tools(self, tools: ToolRegistry | Iterable[Any]) -> None:
         """Replace the session's tools live."""
@@ -248,4 +255,32 @@ class RealtimeSession:
 
 
 def _user_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    if not isinstance(text, str):
+        raise InputError(f"the message must be a str, not {type(text).__name__}")
+    message = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    return sendable(message, "the message")
+
+
+def sendable(value: T, what: str) -> T:
+    """``value`` if it can travel as JSON text; :class:`InputError` before anything is sent.
+
+    Lone surrogates (text decoded with ``surrogateescape``, sliced UTF-16) cannot be encoded
+    as UTF-8, and ``nan``/``inf`` are not JSON: the server would refuse the event, or the
+    conversation mirror would hold what no connection can replay.
+    """
+    try:
+        json.loads(to_json(value), parse_constant=_not_json)
+    except (PydanticSerializationError, ValueError) as exc:
+        raise InputError(f"{what} cannot be sent: {_why(exc)}") from None
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    if "surrogates not allowed" in text:
+        return "it contains lone surrogates (invalid Unicode)"
+    return text.removeprefix("Error serializing to JSON: ")

@@ -24,12 +24,15 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from .._errors import TransportError
+from .._redact import RedactingLogger
 from .._transport import RECV_SIZE, STREAM_ERRORS, WebSocket, WebSocketConfig
 from ._api_error import ApiError
 
 __all__ = ["HttpRequest", "HttpResponse", "serve"]
 
 logger = logging.getLogger("rtagent.local.http")
+# websockets logs every request header at DEBUG, a client's key included: redact it.
+_PROTOCOL_LOGGER = RedactingLogger(logging.getLogger("rtagent.local.protocol"))
 
 # Bound on the HTTP request head the server buffers before giving up (431).
 _MAX_HEAD_SIZE = 2**16
@@ -221,7 +224,7 @@ async def _serve_websocket(
     process_request: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse | None] | None]
     | None,
 ) -> None:
-    protocol = ServerProtocol(max_size=config.max_size)
+    protocol = ServerProtocol(max_size=config.max_size, logger=_PROTOCOL_LOGGER)
     protocol.receive_data(buffer)
     events = protocol.events_received()
     if not events:
