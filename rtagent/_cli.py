@@ -4,9 +4,11 @@ Each subcommand is two functions: ``_add_<name>(subparsers)`` declares its argum
 ``_cmd_<name>(args) -> int`` runs it. Register a new one by adding its ``_add_`` function
 to ``_SUBCOMMANDS``.
 
-Errors print one line, ``rtagent: error: ...``, on stderr; the exit status is 2 for usage
-errors (bad or conflicting options) and 1 for failures (an agent that cannot be loaded, a
-connection refused or lost for good). ``--debug`` shows the traceback and debug logs instead.
+Errors print one line, ``rtagent: error: ...``, on stderr. Exit status: 0 ok; 1 a failure
+while running (a connection refused or lost for good, a turn that failed); 2 something to
+fix in the command or its files (bad or conflicting options, a missing file or folder, an
+agent or plugin that cannot be loaded); 130 interrupted (Ctrl-C). ``--debug`` shows the
+traceback and debug logs instead.
 
 ``chat`` and ``token`` talk to the embedded local server when ``OPENAI_API_KEY`` is not set
 (or with ``--local``), so they work on a fresh machine with no key.
@@ -32,8 +34,10 @@ from ._errors import (
     ClientSecretError,
     ConfigurationError,
     HandshakeError,
+    PluginLoadError,
     ReconnectFailed,
     SessionRefused,
+    ToolDefinitionError,
     first_error,
 )
 from ._loading import load_agent
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise error from None
     except KeyboardInterrupt:
         return 130
-    except (_UsageError, ConfigurationError) as exc:
+    except (_UsageError, ConfigurationError, PluginLoadError, ToolDefinitionError) as exc:
         # The user can fix these by changing the command line or the agent file.
         if debug:
             traceback.print_exc()
@@ -233,7 +237,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     agent = _agent(args.target)
     endpoint, reason = _endpoint(args, agent)
     if args.plugins:
-        agent.plugins = [*agent.plugins, *args.plugins]  # loaded when the session starts
+        for folder in args.plugins:
+            if not Path(folder).is_dir():
+                raise _UsageError(f"--plugins {folder}: no such folder")
+        agent.plugins = [*agent.plugins, *args.plugins]
+        agent.load_tools()  # a broken plugin is reported now, before connecting
     options = ChatOptions(
         connect=_connect_options(args),
         endpoint=endpoint,

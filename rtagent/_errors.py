@@ -19,7 +19,8 @@ The tree::
     ├── TransportError          the WebSocket could not be opened or was lost
     │   ├── HandshakeError      the HTTP upgrade was refused (status code and body kept)
     │   ├── ConnectionClosed    the connection ended (close code and reason kept)
-    │   └── KeepaliveTimeout    no pong arrived in time; the connection is presumed dead
+    │   ├── KeepaliveTimeout    no pong arrived in time; the connection is presumed dead
+    │   └── ResponseTimeout     the server went silent in the middle of a response
     ├── ReconnectFailed         the retry policy gave up (attempts and last error kept)
     └── SessionClosed           the session was used after it ended
 
@@ -47,6 +48,7 @@ __all__ = [
     "RTAgentError",
     "ReconnectFailed",
     "RequestError",
+    "ResponseTimeout",
     "ServerError",
     "SessionClosed",
     "SessionRefused",
@@ -202,6 +204,13 @@ class ConnectionClosed(TransportError):
 
 class KeepaliveTimeout(TransportError):
     """No pong arrived within the keepalive timeout."""
+
+
+class ResponseTimeout(TransportError):
+    """The server sent nothing for ``response_timeout`` seconds while a response was due.
+
+    The connection is ended and a new one asks again (the retry policy bounds how often).
+    """
 
 
 class ReconnectFailed(RTAgentError):

@@ -232,9 +232,9 @@ def test_agent_file_with_import_error(agent_dir: Path, capsys: pytest.CaptureFix
 def test_broken_plugin_folder_fails_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A broken plugin prints `rtagent: error: <file>: <why>` and exits 1."""
+    """A broken plugin prints `rtagent: error: <file>: <why>` and exits 2 (a file to fix)."""
     _write(tmp_path / "bad.py", "def f(:\n")
-    assert main(["tools", str(tmp_path)]) == 1
+    assert main(["tools", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == f"rtagent: error: {tmp_path / 'bad.py'}: syntax error at line 1: invalid syntax\n"
 
@@ -242,9 +242,9 @@ def test_broken_plugin_folder_fails_with_one_line(
 def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--debug (before or after the command) prints the traceback instead of one line."""
     _write(tmp_path / "bad.py", "def f(:\n")
-    assert main(["--debug", "tools", str(tmp_path)]) == 1
+    assert main(["--debug", "tools", str(tmp_path)]) == 2
     assert "Traceback" in capsys.readouterr().err
-    assert main(["tools", str(tmp_path), "--debug"]) == 1
+    assert main(["tools", str(tmp_path), "--debug"]) == 2
     assert "PluginLoadError" in capsys.readouterr().err
 
 

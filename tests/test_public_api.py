@@ -38,6 +38,7 @@ def test_all_is_pinned() -> None:
         "ReconnectFailed",
         "Reconnected",
         "ReloadReport",
+        "ResponseTimeout",
         "RetryPolicy",
         "ServerError",
         "SessionClosed",

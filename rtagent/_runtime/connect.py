@@ -38,6 +38,7 @@ async def connect(
     audio_chunk_ms: int = 100,
     event_buffer: int = 256,
     max_items: int = DEFAULT_MAX_ITEMS,
+    response_timeout: float | None = 60.0,
     **options: Unpack[EndpointOptions],
 ) -> AsyncIterator[RealtimeSession]:
     """Open a live session for ``agent``; it ends when the block does.
@@ -63,6 +64,10 @@ async def connect(
         event_buffer: events each iterator may fall behind by; also how many events
             wait for the first ``async for`` (0: none are kept before it).
         max_items: conversation items kept for a reconnect's replay; older ones drop.
+        response_timeout: seconds of silence from the server while a response is due
+            after which the connection is ended and the request asked again on a new one
+            (None: wait forever). To bound a whole ``ask()``, wrap it in
+            ``anyio.fail_after(...)``.
         **options: the endpoint options above.
 
     Raises:
@@ -97,6 +102,7 @@ async def connect(
         ws_config=ws_config or WebSocketConfig(),
         event_buffer=event_buffer,
         chunk_bytes=max(2, audio_chunk_ms * 48),
+        response_timeout=response_timeout,
         clock=core.life.clock,
     )
     # Errors from connecting or from the caller's block are re-raised outside the task

@@ -33,6 +33,7 @@ from .. import _events as ev
 from .._endpoint import Endpoint
 from .._errors import (
     ConnectionClosed,
+    ResponseTimeout,
     RTAgentError,
     ServerError,
     SessionClosed,
@@ -115,6 +116,7 @@ class Driver:
         context: Callable[[ToolCall], ToolContext],
         events: Broadcaster[SessionEvent],
         audio: AudioHub,
+        response_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.core = core
@@ -126,6 +128,7 @@ class Driver:
         self._context = context
         self.events = events
         self.audio = audio
+        self._response_timeout = response_timeout
         self._clock = clock
         self.state: State = "connecting"
         self.error: BaseException | None = None
@@ -141,6 +144,7 @@ class Driver:
         self._end: EndConnection | None = None
         self._last_failure: BaseException | None = None
         self._responses = 0
+        self._heard = 0.0
         self._runner: ToolRunner | None = None
         self._started: anyio.abc.TaskStatus[None] | None = None
         self._latency: list[tuple[str, float, float]] = []
@@ -202,6 +206,7 @@ class Driver:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_handshake, ws)
                     tg.start_soon(self._watch_rollover)
+                    tg.start_soon(self._watch_silence, ws)
                     await self.execute(self.core.connection_opened())
                     await self._read(ws)
                     tg.cancel_scope.cancel()
@@ -223,7 +228,11 @@ class Driver:
             raise _NoReconnect(failure or ConnectionClosed(None, reason))
         if end is not None:
             return  # a rollover or an expired session: carry on at once
-        healthy = self._ready.is_set() and (lasted >= self._retry.stable_after or self._responses > 0)
+        healthy = (
+            self._ready.is_set()
+            and not isinstance(failure, ResponseTimeout)
+            and (lasted >= self._retry.stable_after or self._responses > 0)
+        )
         if healthy:
             return
         if not self._ready.is_set() and ws.close_code in FATAL_CLOSE_CODES:
@@ -251,9 +260,10 @@ class Driver:
             try:
                 frame = await ws.recv()
             except TransportError as exc:
-                if self._end is None and not self._stop.is_set():
+                if self._end is None and not self._stop.is_set() and self._last_failure is None:
                     self._last_failure = exc
                 return
+            self._heard = anyio.current_time()
             if not events.observed and ev.peek_type(frame) in _SKIPPABLE:
                 continue
             try:
@@ -303,6 +313,27 @@ class Driver:
             return
         await anyio.sleep(max(0.0, deadline - self._clock()))
         await self.execute(self.core.deadline_reached())
+
+    async def _watch_silence(self, ws: WebSocket) -> None:
+        """End a connection whose server goes silent while a response is due.
+
+        A server can keep answering pings and still never finish a response; without this
+        an ``ask()`` would wait forever. The next connection asks again.
+        """
+        timeout = self._response_timeout
+        if timeout is None:
+            return
+        self._heard = anyio.current_time()
+        while True:
+            await anyio.sleep(timeout / 4)
+            silent = anyio.current_time() - self._heard
+            if self.core.gate.busy and silent >= timeout:
+                logger.warning("no server event for %.3gs while a response was due", silent)
+                self._last_failure = ResponseTimeout(
+                    f"the server sent nothing for {silent:.3g}s while a response was due"
+                )
+                await ws.abort()
+                return
 
     async def _backoff(self, seconds: float) -> None:
         """Sleep between attempts, but wake at once when the session is closed."""

@@ -11,6 +11,7 @@ the hand-off of the output to the session.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -101,6 +102,15 @@ class ToolRunner:
                     result = unknown_tool(call.name, registry.names(), context)
                 else:
                     result = await invoke_tool(tool, call.arguments, context)
+        except anyio.get_cancelled_exc_class():
+            if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
+                raise  # an interruption or the session's end: a real cancellation
+            # The tool raised a cancellation of its own (it awaited something another task
+            # cancelled): that is the tool failing, not the application being cancelled.
+            logger.error("tool %s (call %s) was cancelled from inside", call.name, call.call_id)
+            result = ToolResult(
+                f"error: {call.name} failed unexpectedly (cancelled)", ok=False, error="exception"
+            )
         finally:
             self._scopes.pop(call.call_id, None)
         if result is None:  # cancelled by interruption (on_interrupt="cancel")

@@ -71,6 +71,7 @@ class RealtimeSession:
         ws_config: WebSocketConfig,
         event_buffer: int,
         chunk_bytes: int,
+        response_timeout: float | None,
         clock: Callable[[], float],
     ) -> None:
         self.agent = agent
@@ -90,6 +91,7 @@ class RealtimeSession:
             context=self._tool_context,
             events=events,
             audio=hub,
+            response_timeout=response_timeout,
             clock=clock,
         )
         self.audio = SessionAudio(self._driver, hub, chunk_bytes)

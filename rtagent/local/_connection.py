@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 
 from .._errors import TransportError
+from .._redact import redact_headers
 from .._transport import WebSocket
 from ._engine import Engine
 from ._faults import Faults
@@ -54,6 +55,14 @@ class ConnectionRecord:
     raw_received: list[str | bytes] = field(default_factory=list)
     closed: anyio.Event = field(default_factory=anyio.Event)
     engine: Engine | None = None
+
+    def __repr__(self) -> str:
+        # The headers carry the client's key: never show them.
+        return (
+            f"ConnectionRecord(index={self.index}, path={self.path!r}, "
+            f"headers={redact_headers(self.headers)!r}, received={len(self.received)} events, "
+            f"sent={len(self.sent)} events, closed={self.closed.is_set()})"
+        )
 
     def sent_types(self) -> list[str]:
         """Types of the server events sent so far."""
