@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+
+from rtagent.local import LocalRealtimeServer
 
 
 @pytest.fixture(
@@ -11,3 +15,10 @@ import pytest
 )
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def local_server() -> AsyncIterator[LocalRealtimeServer]:
+    """A running local server with the rule-based brain, on 127.0.0.1."""
+    async with LocalRealtimeServer() as server:
+        yield server

@@ -89,12 +89,22 @@ async def test_vad_type_change_survives_a_reconnect() -> None:
     assert replayed["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}
 
 
-async def test_an_exception_in_the_callers_block_comes_out_unwrapped() -> None:
+async def test_an_exception_in_the_callers_block_comes_out_unwrapped(
+    local_server: LocalRealtimeServer,
+) -> None:
     """connect() re-raises the caller's own exception as it is, not in an exception group."""
-    async with LocalRealtimeServer() as server:
-        with pytest.raises(KeyError):
-            async with connect(Agent(), url=server.url, retry=FAST_RETRY):
-                raise KeyError("mine")
+    with pytest.raises(KeyError):
+        async with connect(Agent(), url=local_server.url, retry=FAST_RETRY):
+            raise KeyError("mine")
+
+
+async def test_audio_that_is_not_bytes_is_an_input_error(local_server: LocalRealtimeServer) -> None:
+    """session.audio.send("text") raises InputError, not a TypeError from base64."""
+    from rtagent import InputError
+
+    async with connect(Agent(), url=local_server.url, retry=FAST_RETRY) as session:
+        with pytest.raises(InputError):
+            await session.audio.send("not audio")  # type: ignore[arg-type]
 
 
 async def test_a_failed_session_raises_its_error_unwrapped() -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from .. import _events as ev
+from .._errors import InputError
 from .broadcaster import Broadcaster
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class SessionAudio:
     async def send(self, pcm16: bytes) -> None:
         """Stream input audio (raw samples in the session's input format), in chunks."""
         self._driver.check_open()
+        if not isinstance(pcm16, (bytes, bytearray, memoryview)):
+            raise InputError(f"audio must be bytes of PCM16 samples, not {type(pcm16).__name__}")
         step = self._chunk
         events = [
             ev.InputAudioBufferAppend(audio=base64.b64encode(pcm16[i : i + step]).decode("ascii"))
