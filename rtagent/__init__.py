@@ -30,6 +30,7 @@ from ._notices import (
     ToolFinished,
     ToolStarted,
     ToolTurnLatency,
+    UsageReported,
 )
 from ._plugins import PluginFolder, ReloadReport, load_entry_point_plugins, load_plugins
 from ._retry import RetryPolicy, is_retryable
@@ -38,6 +39,7 @@ from ._runtime.sync import SyncSession, connect_sync
 from ._secrets import ClientSecret, acreate_client_secret, create_client_secret
 from ._tools import Tool, ToolRegistry, get_tool, is_tool, tool
 from ._transport import WebSocketConfig
+from ._usage import Prices, Usage, UsageLedger
 from ._wav import read_wav, write_wav
 
 __version__ = "0.1.0"
@@ -59,6 +61,7 @@ __all__ = [
     "KeepaliveTimeout",
     "PluginFolder",
     "PluginLoadError",
+    "Prices",
     "ProtocolError",
     "RTAgentError",
     "RealtimeSession",
@@ -82,6 +85,9 @@ __all__ = [
     "ToolStarted",
     "ToolTurnLatency",
     "TransportError",
+    "Usage",
+    "UsageLedger",
+    "UsageReported",
     "WebSocketConfig",
     "__version__",
     "acreate_client_secret",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._usage import Usage
+
 __all__ = [
     "ConnectionLost",
     "EventsDropped",
@@ -17,6 +19,7 @@ __all__ = [
     "ToolFinished",
     "ToolStarted",
     "ToolTurnLatency",
+    "UsageReported",
 ]
 
 
@@ -88,6 +91,16 @@ class FrameSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageReported:
+    """A response finished: its tokens, and their cost when prices were given."""
+
+    type = "rtagent.usage"
+    response_id: str
+    usage: Usage
+    cost: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventsDropped:
     """This iterator fell a whole buffer behind and missed ``count`` events."""
 
@@ -103,4 +116,5 @@ Notice = (
     | Reconnected
     | FrameSkipped
     | EventsDropped
+    | UsageReported
 )

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from conformance import assert_client_event
 
+from rtagent import UsageReported
 from rtagent import _events as ev
 from rtagent._session import (
     Action,
@@ -88,8 +89,10 @@ class Feed:
     def ends(self) -> list[EndConnection]:
         return self.take(EndConnection)
 
-    def notices(self) -> list[Any]:
-        return [a.notice for a in self.take(Notify)]
+    def notices(self, *, usage: bool = False) -> list[Any]:
+        """Drain the notices (``UsageReported`` ones only when ``usage``)."""
+        notices = [a.notice for a in self.take(Notify)]
+        return [n for n in notices if usage or not isinstance(n, UsageReported)]
 
 
 # -- server events ----------------------------------------------------------------------------

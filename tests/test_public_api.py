@@ -32,6 +32,7 @@ def test_all_is_pinned() -> None:
         "KeepaliveTimeout",
         "PluginFolder",
         "PluginLoadError",
+        "Prices",
         "ProtocolError",
         "RTAgentError",
         "RealtimeSession",
@@ -55,6 +56,9 @@ def test_all_is_pinned() -> None:
         "ToolStarted",
         "ToolTurnLatency",
         "TransportError",
+        "Usage",
+        "UsageLedger",
+        "UsageReported",
         "WebSocketConfig",
         "__version__",
         "acreate_client_secret",
@@ -115,7 +119,7 @@ def test_rtagent_never_imports_asyncio_or_openai() -> None:
 # Layers, lowest first: a module may import only from its own layer or below.
 LAYERS: list[set[str]] = [
     {"_errors", "_redact"},
-    {"_events", "_notices"},
+    {"_usage", "_events", "_notices"},
     {"_threads", "_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
     {"_session"},
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},

@@ -679,3 +679,30 @@ def test_sends_are_never_emitted_while_down() -> None:
     f.apply(f.session.add_item({"type": "message", "role": "user", "content": []}))
     f.apply(f.session.request_response())
     assert f.take(Send) == [] and f.take(EndConnection) == []
+
+
+def test_usage_is_counted_per_response_turn_and_session_with_cost() -> None:
+    """Two responses of one tool turn add up for the turn; cached tokens cost their own rate."""
+    from rtagent import Prices
+
+    usage = {"total_tokens": 130, "input_tokens": 100, "output_tokens": 30,
+             "input_token_details": {"text_tokens": 60, "audio_tokens": 40, "image_tokens": 0,
+                                     "cached_tokens": 50,
+                                     "cached_tokens_details": {"text_tokens": 50, "audio_tokens": 0}},
+             "output_token_details": {"text_tokens": 10, "audio_tokens": 20}}
+    prices = Prices(input_text=2.0, cached_text=1.0, input_audio=10.0, output_text=4.0, output_audio=20.0)
+    f = ready(prices=prices)
+    key = key_of(ask(f, "go", 1))
+    f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key, usage=usage))
+    f.calls()
+    f.apply(f.session.tool_finished("c1", "out"))
+    follow = f.sent()[-1]
+    f.feed(created("r2", key_of(follow)),
+           done("r2", output=[message("m", "hi")], key=key_of(follow), usage="not an object"))
+    reported = f.notices(usage=True)
+    assert [n.response_id for n in reported] == ["r1", "r2"]
+    ledger = f.session.usage
+    assert ledger.total.input_tokens == 100 and ledger.total.responses == 2
+    assert ledger.last_turn is not None and ledger.last_turn.output_tokens == 30
+    one = (10 * 2.0 + 50 * 1.0 + 40 * 10.0 + 10 * 4.0 + 20 * 20.0) / 1_000_000
+    assert reported[0].cost == one and ledger.cost == one

@@ -17,6 +17,7 @@ from .._session.lifecycle import DEFAULT_MAX_DURATION
 from .._session.mirror import DEFAULT_MAX_ITEMS
 from .._tools import OnInterrupt
 from .._transport import WebSocketConfig
+from .._usage import Prices
 from .session import RealtimeSession
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ async def connect(
     event_buffer: int = 256,
     max_items: int = DEFAULT_MAX_ITEMS,
     response_timeout: float | None = 60.0,
+    prices: Prices | None = None,
     **options: Unpack[EndpointOptions],
 ) -> AsyncIterator[RealtimeSession]:
     """Open a live session for ``agent``; it ends when the block does.
@@ -68,6 +70,8 @@ async def connect(
             after which the connection is ended and the request asked again on a new one
             (None: wait forever). To bound a whole ``ask()``, wrap it in
             ``anyio.fail_after(...)``.
+        prices: prices per million tokens; ``session.usage.cost`` and the
+            ``UsageReported`` notices then carry costs.
         **options: the endpoint options above.
 
     Raises:
@@ -91,6 +95,7 @@ async def connect(
         interrupt_policy=interrupt_policy,
         max_duration=max_duration if planned_rollover else None,
         max_items=max_items,
+        prices=prices,
     )
     session = RealtimeSession(
         agent,

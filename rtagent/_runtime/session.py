@@ -24,6 +24,7 @@ from .._session import Session, ToolCall
 from .._session.gate import MARKER
 from .._tools import ToolRegistry
 from .._transport import WebSocketConfig
+from .._usage import UsageLedger
 from .audio import AudioHub, SessionAudio
 from .broadcaster import Broadcaster
 from .driver import Driver, SessionEvent, State
@@ -121,6 +122,12 @@ class RealtimeSession:
     def server_config(self) -> dict[str, Any]:
         """The server's effective session config, from its last ``session.updated``."""
         return self._core.server_config
+
+    @property
+    def usage(self) -> UsageLedger:
+        """Tokens used so far: ``usage.total``, ``usage.last_turn``, recent responses and
+        turns, and ``usage.cost`` when ``connect(prices=...)`` was given."""
+        return self._core.usage
 
     @property
     def stats(self) -> SessionStats:

@@ -32,8 +32,9 @@ from pydantic import ValidationError
 
 from .. import _events as ev
 from .._errors import ServerError
-from .._notices import ConnectionLost, Reconnected
+from .._notices import ConnectionLost, Reconnected, UsageReported
 from .._tools import OnInterrupt
+from .._usage import Prices, Usage, UsageLedger
 from .actions import Action, EndKind, Notify, Ready, RunCall, Send, ToolCall, TurnDone
 from .config import merge_config, output_bytes_per_ms, server_cancels_on_speech
 from .gate import ResponseGate
@@ -94,6 +95,7 @@ class Session:
         max_duration: roll over to a new connection after this many seconds (the
             server's ``expires_at`` wins when earlier); None disables planned rollovers.
         max_items: conversation items kept for replay (older ones are dropped).
+        prices: prices per million tokens, to give the usage a cost.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class Session:
         clock: Callable[[], float] = time.time,
         max_duration: float | None = DEFAULT_MAX_DURATION,
         max_items: int = DEFAULT_MAX_ITEMS,
+        prices: Prices | None = None,
     ) -> None:
         self.config = dict(config)
         self.server_config: dict[str, Any] = {}
@@ -117,6 +120,7 @@ class Session:
         self.rounds = ToolRounds(interrupt_policy or (lambda _name: "finish"))
         self.mirror = ConversationMirror(max_items)
         self.life = Lifecycle(clock, max_duration)
+        self.usage = UsageLedger(prices)
         self._streamed = 0
         self.last_error: ev.ErrorDetail | None = None
 
@@ -291,9 +295,9 @@ class Session:
         rid = response.id or ""
         if self.gate.is_out_of_band(rid):
             done = self.gate.on_done(response)
+            self._count(response, done.turns if done else set())
             if done is not None and done.turns:
-                self._out.append(TurnDone(frozenset(done.turns), answer_text(response),
-                                          _failure(response)))
+                self._finish(done.turns, answer_text(response), _failure(response))
             return
         if response.status == "completed":
             # Calls that reached response.done without their output_item.done (defensive).
@@ -302,6 +306,7 @@ class Session:
                     self._call_ready(item, rid)
         done = self.gate.on_done(response)
         rnd = self.rounds.get(rid)
+        self._count(response, (done.turns if done else set()) | (rnd.turns if rnd else set()))
         if rnd is not None:
             rnd.response_done = True
             rnd.text = answer_text(response)
@@ -309,8 +314,23 @@ class Session:
                 rnd.interrupted = True
             self._maybe_close(rnd)
         elif done is not None and done.turns:
-            self._out.append(TurnDone(frozenset(done.turns), answer_text(response),
-                                      _failure(response)))
+            self._finish(done.turns, answer_text(response), _failure(response))
+
+    def _count(self, response: ev.Response, turns: set[int]) -> None:
+        usage = Usage.from_wire(response.usage)
+        self.usage.record(response.id or "", usage, turns)
+        ledger = self.usage
+        cost = usage.cost(ledger.prices) if ledger.prices is not None else None
+        self._out.append(Notify(UsageReported(response.id or "", usage, cost)))
+
+    def _finish(
+        self, turns: Iterable[int], text: str, error: ev.ErrorDetail | None = None
+    ) -> None:
+        """The turns are answered: close their usage and tell the driver."""
+        turns = frozenset(turns)
+        for turn in turns:
+            self.usage.turn_done(turn)
+        self._out.append(TurnDone(turns, text, error))
 
     def _call_ready(self, item: ev.Item, response_id: str) -> None:
         call_id = item.call_id
@@ -343,7 +363,7 @@ class Session:
         if interrupted or (rnd.repeats_only and rnd.after_repeats):
             # No reply follows: what was said besides the calls is the answer.
             if rnd.turns:
-                self._out.append(TurnDone(frozenset(rnd.turns), rnd.text))
+                self._finish(rnd.turns, rnd.text)
         else:
             self.gate.request(None, rnd.turns, after_repeats=rnd.repeats_only)
 
