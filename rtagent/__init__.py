@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._invoke import ToolContext, ToolResult, invoke_tool
 from ._notices import (
+    ApprovalRequested,
     ConnectionLost,
     EventsDropped,
     FrameSkipped,
@@ -48,6 +49,7 @@ __all__ = [
     "UNSET",
     "Agent",
     "AgentSettings",
+    "ApprovalRequested",
     "ClientSecret",
     "ClientSecretError",
     "ConfigurationError",

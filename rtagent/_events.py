@@ -142,6 +142,8 @@ class Item(_Wire):
     arguments: str | None = None
     output: Lenient[str] = None
     phase: Lenient[str] = None
+    server_label: Lenient[str] = None
+    """Hosted MCP items (``mcp_call``, ``mcp_approval_request``...): the server's label."""
     """gpt-realtime-2.x tags assistant messages ``"commentary"`` (a preamble) or
     ``"final_answer"``."""
 
@@ -153,7 +155,7 @@ class Item(_Wire):
 
     def to_wire(self) -> dict[str, Any]:
         """The item as ``conversation.item.create`` expects it (no server-only fields)."""
-        return self.model_dump(exclude_none=True, exclude={"object", "status", "phase"})
+        return self.model_dump(exclude_none=True, exclude={"object", "status", "phase", "server_label"})
 
 
 class ErrorDetail(_Wire):

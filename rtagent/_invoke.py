@@ -62,6 +62,7 @@ ErrorKind = Literal[
     "tool_error",
     "unknown_tool",
     "cancelled",
+    "not_approved",
 ]
 """Why a call failed; ``ToolResult.error`` holds one of these (None on success)."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ._usage import Usage
 
 __all__ = [
+    "ApprovalRequested",
     "ConnectionLost",
     "EventsDropped",
     "FrameSkipped",
@@ -91,6 +92,22 @@ class FrameSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRequested:
+    """A call waits for a person's decision: ``session.approve(call_id)`` or
+    ``session.reject(call_id, reason)``; also what an approval handler receives.
+
+    ``server_label`` is set for a hosted MCP tool (its ``mcp_approval_request`` id is the
+    ``call_id``).
+    """
+
+    type = "rtagent.approval.requested"
+    call_id: str
+    name: str
+    arguments: str
+    server_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReported:
     """A response finished: its tokens, and their cost when prices were given."""
 
@@ -117,4 +134,5 @@ Notice = (
     | FrameSkipped
     | EventsDropped
     | UsageReported
+    | ApprovalRequested
 )

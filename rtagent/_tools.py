@@ -16,7 +16,9 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_args, overload
+from typing import Any, Literal, TypedDict, TypeVar, get_args, overload
+
+from typing_extensions import Unpack
 
 from ._errors import ToolDefinitionError
 from ._invoke import ErrorKind, ToolContext, ToolResult, invoke_tool, unknown_tool
@@ -66,6 +68,12 @@ class Tool:
         timeout: Seconds before a call is abandoned with a "timed out" output, or None.
         on_interrupt: What to do with a running call on interruption (``OnInterrupt``).
         strict: Validate arguments without coercion (pydantic strict mode).
+        needs_approval: True, or a predicate over the call's arguments (a dict), when a
+            person must approve a call before it runs.
+        background: Long-running work: the model gets an interim output at once and
+            keeps talking; the result joins the conversation when it is ready.
+        idempotent: Running it twice does no harm (a worker that took over a call may
+            run it again).
         signature: How to call ``handler``: argument model, context and bound parameter,
             positional-only parameters, sync or async. Built once, by ``@tool``.
     """
@@ -77,10 +85,17 @@ class Tool:
     timeout: float | None = None
     on_interrupt: OnInterrupt = "finish"
     strict: bool = False
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = field(default=False, repr=False)
+    background: bool = False
+    idempotent: bool = False
     signature: FunctionSchema = field(repr=False)
 
     def __post_init__(self) -> None:
-        problems = _option_problems(self.timeout, self.on_interrupt)
+        problems = _option_problems(
+            timeout=self.timeout, on_interrupt=self.on_interrupt,
+            needs_approval=self.needs_approval, background=self.background,
+            idempotent=self.idempotent,
+        )
         if not is_valid_tool_name(self.name):
             problems.insert(0, f"tool name {self.name!r} must match {TOOL_NAME_PATTERN}")
         if problems:
@@ -144,28 +159,50 @@ def _definition(name: str, description: str, parameters: dict[str, Any]) -> dict
     return {"type": "function", "name": name, "description": description, "parameters": parameters}
 
 
-def _option_problems(timeout: object, on_interrupt: object) -> list[str]:
+class ToolOptions(TypedDict, total=False):
+    """The options of ``@tool(...)``; each is documented on :class:`Tool`."""
+
+    name: str | None
+    """Tool name; defaults to the function name."""
+    description: str | None
+    """Tool description; defaults to the docstring."""
+    timeout: float | None
+    on_interrupt: OnInterrupt
+    strict: bool
+    needs_approval: bool | Callable[[dict[str, Any]], bool]
+    background: bool
+    idempotent: bool
+
+
+_RUN_OPTIONS = ("timeout", "on_interrupt", "strict", "needs_approval", "background", "idempotent")
+
+
+def _option_problems(**options: Any) -> list[str]:
     problems: list[str] = []
+    timeout = options.get("timeout")
     if timeout is not None and not (
         isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
     ):
         problems.append(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    on_interrupt = options.get("on_interrupt", "finish")
     if on_interrupt not in _ON_INTERRUPT:
         problems.append(
             f"on_interrupt must be one of {', '.join(_ON_INTERRUPT)}, not {on_interrupt!r}"
         )
+    approval = options.get("needs_approval", False)
+    if not isinstance(approval, bool) and not callable(approval):
+        problems.append(f"needs_approval must be a bool or a predicate, not {approval!r}")
+    for flag in ("strict", "background", "idempotent"):
+        if not isinstance(options.get(flag, False), bool):
+            problems.append(f"{flag} must be True or False, not {options[flag]!r}")
+    unknown = set(options) - set(ToolOptions.__annotations__)
+    if unknown:
+        problems.append(f"unknown option(s): {', '.join(sorted(unknown))}")
     return problems
 
 
 def _declare(
-    fn: Callable[..., Any],
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    on_interrupt: str = "finish",
-    strict: bool = False,
-    localns: dict[str, Any] | None,
+    fn: Callable[..., Any], *, localns: dict[str, Any] | None, **options: Any
 ) -> Tool:
     """The (unbound, for a method) ``Tool`` of ``fn``; every problem reported at once."""
     if isinstance(fn, (staticmethod, classmethod)):
@@ -175,46 +212,31 @@ def _declare(
         )
     signature = function_schema(
         fn,
-        name=name,
-        description=description,
-        strict=strict,
+        name=options.get("name"),
+        description=options.get("description"),
+        strict=bool(options.get("strict", False)),
         context_type=ToolContext,
         localns=localns,
-        extra_problems=_option_problems(timeout, on_interrupt),
+        extra_problems=_option_problems(**options),
     )
+    run = {key: options[key] for key in _RUN_OPTIONS if key in options}
+    if run.get("timeout") is not None:
+        run["timeout"] = float(run["timeout"])
     return Tool(
         name=signature.name,
         description=signature.description,
         parameters=signature.parameters,
         handler=fn,
-        timeout=float(timeout) if timeout is not None else None,
-        on_interrupt=on_interrupt,  # type: ignore[arg-type]  # checked above
-        strict=strict,
         signature=signature,
+        **run,
     )
 
 
 @overload
 def tool(fn: F, /) -> F: ...
 @overload
-def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    on_interrupt: OnInterrupt = "finish",
-    strict: bool = False,
-) -> Callable[[F], F]: ...
-def tool(
-    fn: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    timeout: float | None = None,
-    on_interrupt: OnInterrupt = "finish",
-    strict: bool = False,
-) -> Any:
+def tool(**options: Unpack[ToolOptions]) -> Callable[[F], F]: ...
+def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Mark a function (or method) as a tool; registers nothing and returns it unchanged.
 
     Works bare (``@tool``) or with options (``@tool(name=..., timeout=...)``). The function
@@ -223,11 +245,11 @@ def tool(
 
     Args:
         fn: The function, when used bare.
-        name: Tool name; defaults to the function name.
-        description: Tool description; defaults to the docstring.
-        timeout: Seconds after which a call is abandoned with a "timed out" output.
-        on_interrupt: ``"cancel"``, ``"finish"`` or ``"reply"`` (see ``OnInterrupt``).
-        strict: Validate without coercion and emit a strict schema (see ``rtagent._schema``).
+        **options: ``name``, ``description``, ``timeout`` (seconds, then a "timed out"
+            output), ``on_interrupt`` (``"cancel"``, ``"finish"`` or ``"reply"``),
+            ``strict`` (no coercion, strict schema), ``needs_approval`` (True or a
+            predicate over the arguments), ``background`` (long-running work),
+            ``idempotent`` (safe to run twice); see :class:`Tool`.
 
     Raises:
         ToolDefinitionError: Listing every problem with the function and options.
@@ -236,15 +258,7 @@ def tool(
     localns = dict(sys._getframe(1).f_locals)
 
     def mark(f: F) -> F:
-        item = _declare(
-            f,
-            name=name,
-            description=description,
-            timeout=timeout,
-            on_interrupt=on_interrupt,
-            strict=strict,
-            localns=localns,
-        )
+        item = _declare(f, localns=localns, **options)
         setattr(f, _MARK, item)
         setattr(f, "schema", item.schema)  # noqa: B010  # a function has no typed attribute
         return f

@@ -19,6 +19,7 @@ def test_all_is_pinned() -> None:
         "UNSET",
         "Agent",
         "AgentSettings",
+        "ApprovalRequested",
         "ClientSecret",
         "ClientSecretError",
         "ConfigurationError",

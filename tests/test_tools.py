@@ -93,6 +93,9 @@ def test_tool_is_one_record_of_user_fields_plus_its_signature() -> None:
         "timeout",
         "on_interrupt",
         "strict",
+        "needs_approval",
+        "background",
+        "idempotent",
         "signature",
     ]
     item = get_tool(get_weather)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from typing_extensions import Unpack
@@ -13,12 +13,14 @@ from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
 from .._retry import RetryPolicy
 from .._session import Session
+from .._session.history import normalise_history
 from .._session.lifecycle import DEFAULT_MAX_DURATION
 from .._session.mirror import DEFAULT_MAX_ITEMS
 from .._tools import OnInterrupt
 from .._transport import WebSocketConfig
 from .._usage import Prices
-from .session import RealtimeSession
+from .approvals import ApprovalHandler
+from .session import RealtimeSession, sendable
 
 if TYPE_CHECKING:
     from .._agent import Agent
@@ -41,6 +43,9 @@ async def connect(
     max_items: int = DEFAULT_MAX_ITEMS,
     response_timeout: float | None = 60.0,
     prices: Prices | None = None,
+    history: Iterable[Mapping[str, Any]] = (),
+    approve: ApprovalHandler | None = None,
+    approval_timeout: float | None = 300.0,
     **options: Unpack[EndpointOptions],
 ) -> AsyncIterator[RealtimeSession]:
     """Open a live session for ``agent``; it ends when the block does.
@@ -72,6 +77,14 @@ async def connect(
             ``anyio.fail_after(...)``.
         prices: prices per million tokens; ``session.usage.cost`` and the
             ``UsageReported`` notices then carry costs.
+        history: a prior conversation to continue: items as ``conversation.item.create``
+            takes them (messages, ``function_call`` and ``function_call_output``), or
+            ``{"role": "user", "content": "text"}``. They are created first, in order.
+        approve: decides calls that need approval (``async def approve(request) -> bool |
+            str``; a string rejects with that reason). Default: the agent's ``approve``
+            method if it has one, else the application answers ``ApprovalRequested``
+            notices with ``session.approve()``/``session.reject()``.
+        approval_timeout: seconds a call waits for a decision before it is refused.
         **options: the endpoint options above.
 
     Raises:
@@ -90,12 +103,14 @@ async def connect(
         tool = session.tools.get(name)
         return tool.on_interrupt if tool is not None else "finish"
 
+    seed = sendable(normalise_history(history), "the history")
     core = Session(
         config,
         interrupt_policy=interrupt_policy,
         max_duration=max_duration if planned_rollover else None,
         max_items=max_items,
         prices=prices,
+        history=seed,
     )
     session = RealtimeSession(
         agent,
@@ -108,6 +123,8 @@ async def connect(
         event_buffer=event_buffer,
         chunk_bytes=max(2, audio_chunk_ms * 48),
         response_timeout=response_timeout,
+        approve=approve or getattr(agent, "approve", None),
+        approval_timeout=approval_timeout,
         clock=core.life.clock,
     )
     # Errors from connecting or from the caller's block are re-raised outside the task

@@ -60,6 +60,7 @@ from .._session import (
 from .._tools import ToolRegistry
 from .._transport import WebSocket, WebSocketConfig
 from .._transport import connect as ws_connect
+from .approvals import Approvals, Decision
 from .audio import AudioHub
 from .broadcaster import Broadcaster
 from .runner import ToolRunner
@@ -116,6 +117,7 @@ class Driver:
         context: Callable[[ToolCall], ToolContext],
         events: Broadcaster[SessionEvent],
         audio: AudioHub,
+        approvals: Approvals | None = None,
         response_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -128,6 +130,7 @@ class Driver:
         self._context = context
         self.events = events
         self.audio = audio
+        self.approvals = approvals or Approvals(None, None, self.notify)
         self._response_timeout = response_timeout
         self._clock = clock
         self.state: State = "connecting"
@@ -161,7 +164,10 @@ class Driver:
         self._started = task_status
         failure: Exception | None = None
         try:
-            async with ToolRunner(self._tools, self._context, self._tool_finished, self.notify) as runner:
+            async with ToolRunner(
+                self._tools, self._context, self._tool_finished, self.notify,
+                self.approvals, self._approval_decided,
+            ) as runner:
                 self._runner = runner
                 try:
                     await self._connect_until_closed()
@@ -397,6 +403,11 @@ class Driver:
         ready_at = self._call_started.pop(call.call_id, None)
         if ready_at is not None:
             self._latency.append((call.call_id, ready_at, time.perf_counter()))
+
+    async def _approval_decided(self, call: ToolCall, decision: Decision) -> None:
+        await self.execute(
+            self.core.approval_decided(call.call_id, decision.approved, decision.reason)
+        )
 
     def _first_delta(self, response_id: str) -> None:
         if self._latency and not self.core.gate.is_out_of_band(response_id):

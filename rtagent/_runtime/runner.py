@@ -20,15 +20,17 @@ import anyio
 import anyio.abc
 
 from .._invoke import ToolContext, ToolResult, invoke_tool, unknown_tool
-from .._notices import Notice, ToolFinished, ToolStarted
+from .._notices import ApprovalRequested, Notice, ToolFinished, ToolStarted
 from .._session import ToolCall
 from .._tools import ToolRegistry
+from .approvals import Approvals, Decision, needs_approval
 
 __all__ = ["ToolRunner"]
 
 logger = logging.getLogger("rtagent.tools")
 
 Finished = Callable[[ToolCall, ToolResult, float], Awaitable[None]]
+Decided = Callable[[ToolCall, Decision], Awaitable[None]]
 
 
 class ToolRunner:
@@ -47,11 +49,15 @@ class ToolRunner:
         context: Callable[[ToolCall], ToolContext],
         finished: Finished,
         notify: Callable[[Notice], None],
+        approvals: Approvals,
+        decided: Decided,
     ) -> None:
         self._tools = tools
         self._context = context
         self._finished = finished
         self._notify = notify
+        self.approvals = approvals
+        self._decided = decided
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -90,6 +96,9 @@ class ToolRunner:
             scope.cancel()
 
     async def _run(self, call: ToolCall, scope: anyio.CancelScope) -> None:
+        if call.kind == "mcp_approval":
+            await self._approve_hosted(call, scope)
+            return
         self._notify(ToolStarted(call.call_id, call.name, call.arguments))
         started = time.perf_counter()
         result: ToolResult | None = None
@@ -100,7 +109,9 @@ class ToolRunner:
                 context = self._context(call)
                 if tool is None:
                     result = unknown_tool(call.name, registry.names(), context)
-                else:
+                elif needs_approval(tool, call.arguments):
+                    result = await self._refusal(call)
+                if tool is not None and result is None:
                     result = await invoke_tool(tool, call.arguments, context)
         except anyio.get_cancelled_exc_class():
             if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
@@ -120,3 +131,30 @@ class ToolRunner:
         self._notify(ToolFinished(
             call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration
         ))
+
+    async def _refusal(self, call: ToolCall) -> ToolResult | None:
+        """Wait for a person's decision on a local tool call: None when approved, else
+        the output that tells the model (so it can tell the user)."""
+        decision = await self.approvals.request(
+            ApprovalRequested(call.call_id, call.name, call.arguments)
+        )
+        if decision.approved:
+            return None
+        why = f": {decision.reason}" if decision.reason else ""
+        return ToolResult(
+            f"error: {call.name} was not approved, so it did not run{why}",
+            ok=False,
+            error="not_approved",
+        )
+
+    async def _approve_hosted(self, call: ToolCall, scope: anyio.CancelScope) -> None:
+        """A hosted MCP tool asks for approval: decide, then answer the request."""
+        decision = Decision(False, "the call was interrupted")
+        try:
+            with scope:
+                decision = await self.approvals.request(
+                    ApprovalRequested(call.call_id, call.name, call.arguments, call.server_label)
+                )
+        finally:
+            self._scopes.pop(call.call_id, None)
+        await self._decided(call, decision)

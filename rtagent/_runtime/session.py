@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic_core import PydanticSerializationError, to_json
 
@@ -22,9 +22,11 @@ from .._notices import EventsDropped
 from .._retry import RetryPolicy
 from .._session import Session, ToolCall
 from .._session.gate import MARKER
+from .._session.history import image_message, transcript, transcript_text
 from .._tools import ToolRegistry
 from .._transport import WebSocketConfig
 from .._usage import UsageLedger
+from .approvals import ApprovalHandler, Approvals
 from .audio import AudioHub, SessionAudio
 from .broadcaster import Broadcaster
 from .driver import Driver, SessionEvent, State
@@ -73,6 +75,8 @@ class RealtimeSession:
         event_buffer: int,
         chunk_bytes: int,
         response_timeout: float | None,
+        approve: ApprovalHandler | None,
+        approval_timeout: float | None,
         clock: Callable[[], float],
     ) -> None:
         self.agent = agent
@@ -82,7 +86,7 @@ class RealtimeSession:
         events: Broadcaster[SessionEvent] = Broadcaster(
             event_buffer, early=True, dropped_notice=EventsDropped
         )
-        self._driver = Driver(
+        self._driver: Driver = Driver(
             core,
             endpoint,
             retry=retry,
@@ -92,6 +96,7 @@ class RealtimeSession:
             context=self._tool_context,
             events=events,
             audio=hub,
+            approvals=Approvals(approve, approval_timeout, lambda n: self._driver.notify(n)),
             response_timeout=response_timeout,
             clock=clock,
         )
@@ -176,6 +181,53 @@ class RealtimeSession:
         wire.setdefault("id", self._core.ids.item())
         await self._driver.execute(self._core.add_item(wire))
         return str(wire["id"])
+
+    async def send_image(
+        self,
+        image: bytes,
+        *,
+        mime: str = "image/png",
+        text: str | None = None,
+        detail: Literal["auto", "low", "high"] = "auto",
+        respond: bool = True,
+    ) -> None:
+        """Show the model an image (PNG or JPEG bytes), with optional text.
+
+        Args:
+            image: the encoded image.
+            mime: ``"image/png"`` or ``"image/jpeg"``.
+            text: words to go with it, in the same user message.
+            detail: how closely the model looks (``"auto"``, ``"low"``, ``"high"``).
+            respond: request a response about it (else it only joins the conversation).
+        """
+        self._driver.check_open()
+        message = sendable(image_message(image, mime, text, detail), "the image message")
+        core = self._core
+        actions = core.add_item(message)
+        if respond:
+            actions += core.request_response()
+        await self._driver.execute(actions)
+
+    def transcript(self, format: Literal["json", "text"] = "json") -> Any:
+        """The conversation so far, with tool calls, their outputs and timestamps.
+
+        ``"json"`` gives a list of JSON-ready entries (``kind``: ``message``, ``tool_call``,
+        ``tool_output``; ``at``: ISO time), ``"text"`` one line per item. It covers what
+        the session keeps for replay (the last ``max_items`` items).
+        """
+        entries = transcript(self._core.mirror.items.values(), self._core.mirror.times)
+        return transcript_text(entries) if format == "text" else entries
+
+    def approve(self, call_id: str) -> bool:
+        """Approve a call that waits for a person (see ``ApprovalRequested``).
+
+        Returns False when no call with that id is waiting (decided, timed out, unknown).
+        """
+        return self._driver.approvals.decide(call_id, True)
+
+    def reject(self, call_id: str, reason: str | None = None) -> bool:
+        """Refuse a call that waits for a person; the model is told, with ``reason``."""
+        return self._driver.approvals.decide(call_id, False, reason)
 
     async def create_response(self, **overrides: Any) -> None:
         """Request a response with per-response overrides; queued while one is active.

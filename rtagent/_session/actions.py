@@ -30,13 +30,19 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A function call the model made whose arguments are complete."""
+    """A function call the model made whose arguments are complete.
+
+    ``kind`` ``"mcp_approval"`` is a hosted MCP tool asking for approval: nothing runs on
+    the client; the decision is reported with ``Session.approval_decided``.
+    """
 
     call_id: str
     name: str
     arguments: str
     item_id: str | None = None
     response_id: str | None = None
+    kind: Literal["function", "mcp_approval"] = "function"
+    server_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

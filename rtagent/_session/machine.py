@@ -96,6 +96,8 @@ class Session:
             server's ``expires_at`` wins when earlier); None disables planned rollovers.
         max_items: conversation items kept for replay (older ones are dropped).
         prices: prices per million tokens, to give the usage a cost.
+        history: conversation items (as ``conversation.item.create`` takes them) that
+            seed the session; the first connection creates them before anything else.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class Session:
         max_duration: float | None = DEFAULT_MAX_DURATION,
         max_items: int = DEFAULT_MAX_ITEMS,
         prices: Prices | None = None,
+        history: Iterable[dict[str, Any]] = (),
     ) -> None:
         self.config = dict(config)
         self.server_config: dict[str, Any] = {}
@@ -118,9 +121,12 @@ class Session:
         self._out: list[Action] = []
         self.gate = ResponseGate(self._out, self.ids.event)
         self.rounds = ToolRounds(interrupt_policy or (lambda _name: "finish"))
-        self.mirror = ConversationMirror(max_items)
+        self.mirror = ConversationMirror(max_items, clock)
         self.life = Lifecycle(clock, max_duration)
         self.usage = UsageLedger(prices)
+        for item in history:
+            item.setdefault("id", self.ids.item())
+            self.mirror.record(item)
         self._streamed = 0
         self.last_error: ev.ErrorDetail | None = None
 
@@ -288,6 +294,8 @@ class Session:
             # completed ones (PROTOCOL.md §7).
             if item.status == "completed":
                 self._call_ready(item, event.response_id)
+        elif item.type == "mcp_approval_request":
+            self._call_ready(item, event.response_id)
         elif item.type == "message" and item.id:
             self.mirror.remember(item)
 
@@ -333,7 +341,8 @@ class Session:
         self._out.append(TurnDone(turns, text, error))
 
     def _call_ready(self, item: ev.Item, response_id: str) -> None:
-        call_id = item.call_id
+        mcp = item.type == "mcp_approval_request"
+        call_id = item.id if mcp else item.call_id
         if not call_id or self.rounds.is_pending(call_id):
             return  # a call_id runs once, however often it is seen
         rnd = self.rounds.get(response_id)
@@ -346,13 +355,15 @@ class Session:
                 turns, active.turns = active.turns, set()
                 after_repeats = active.request is not None and active.request.after_repeats
             rnd = self.rounds.open(response_id, turns, after_repeats=after_repeats)
-        self.mirror.remember(item)
+        if not mcp:
+            self.mirror.remember(item)
         if self.mirror.answered(call_id):
             logger.info("call %s was answered before; it does not run again", call_id)
             return
         self.rounds.add(rnd, call_id, item.name or "")
         self._out.append(RunCall(ToolCall(
-            call_id, item.name or "", item.arguments or "", item.id, response_id
+            call_id, item.name or "", item.arguments or "", item.id, response_id,
+            kind="mcp_approval" if mcp else "function", server_label=item.server_label,
         )))
 
     def _maybe_close(self, rnd: Round) -> None:
@@ -412,6 +423,23 @@ class Session:
             "type": "function_call_output", "id": self.ids.item(),
             "call_id": call_id, "output": output,
         })
+        self._maybe_close(rnd)
+        return self._take()
+
+    def approval_decided(
+        self, request_id: str, approved: bool, reason: str | None = None
+    ) -> list[Action]:
+        """Answer a hosted MCP tool's ``mcp_approval_request`` (``mcp_approval_response``)."""
+        rnd = self.rounds.finished(request_id)
+        if rnd is None:
+            return []
+        item: dict[str, Any] = {
+            "type": "mcp_approval_response", "id": self.ids.item(),
+            "approval_request_id": request_id, "approve": approved,
+        }
+        if reason:
+            item["reason"] = reason
+        self._create_item(item)
         self._maybe_close(rnd)
         return self._take()
 

@@ -16,6 +16,8 @@ conversation is bounded by its ``truncation`` setting in the same spirit.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import _events as ev
@@ -27,15 +29,20 @@ logger = logging.getLogger("rtagent.session")
 DEFAULT_MAX_ITEMS = 1000
 """Items kept for replay; older ones are dropped (see ``connect(max_items=...)``)."""
 
-_MIRRORED = ("message", "function_call", "function_call_output")
+_REPLAYABLE = ("message", "function_call", "function_call_output")
 
 
 class ConversationMirror:
     """Items by id in server order, plus what is needed to replay and truncate them."""
 
-    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+    def __init__(
+        self, max_items: int = DEFAULT_MAX_ITEMS, clock: Callable[[], float] = time.time
+    ) -> None:
         self.max_items = max(2, max_items)
+        self._clock = clock
         self.items: dict[str, dict[str, Any]] = {}
+        self.times: dict[str, float] = {}
+        """When each item entered the conversation (wall clock), for transcripts."""
         self._prev: dict[str, str | None] = {}
         self._next: dict[str, str] = {}
         self._last: str | None = None
@@ -193,6 +200,7 @@ class ConversationMirror:
 
     def _append(self, item_id: str, item: dict[str, Any]) -> None:
         self.items[item_id] = item
+        self.times[item_id] = self._clock()
         self._prev[item_id] = self._last
         if self._last is not None:
             self._next[self._last] = item_id
@@ -205,6 +213,7 @@ class ConversationMirror:
         item = self.items.pop(item_id, None)
         if item is None:
             return None
+        self.times.pop(item_id, None)
         before = self._prev.pop(item_id, None)
         after = self._next.pop(item_id, None)
         if after is not None:
@@ -218,17 +227,18 @@ class ConversationMirror:
             self._last = before
         self._incomplete.discard(item_id)
         self._audio.pop(item_id, None)
-        call_id = item.get("call_id")
+        call_id = item.get("call_id") or item.get("approval_request_id")
         if isinstance(call_id, str):
-            index = self._outputs if item.get("type") == "function_call_output" else self._calls
+            answer = item.get("type") in ("function_call_output", "mcp_approval_response")
+            index = self._outputs if answer else self._calls
             if index.get(call_id) == item_id:
                 del index[call_id]
         return item
 
     def _index(self, item_id: str, item: dict[str, Any]) -> None:
-        call_id = item.get("call_id")
+        call_id = item.get("call_id") or item.get("approval_request_id")
         if isinstance(call_id, str):
-            if item.get("type") == "function_call_output":
+            if item.get("type") in ("function_call_output", "mcp_approval_response"):
                 self._outputs[call_id] = item_id
             elif item.get("type") == "function_call":
                 self._calls[call_id] = item_id
@@ -275,7 +285,7 @@ def _apply_transcript(item: dict[str, Any], transcript: str) -> None:
 
 def replayable(item: dict[str, Any]) -> dict[str, Any] | None:
     """The item as a client may create it, or None when it cannot be recreated."""
-    if item.get("type") not in _MIRRORED:
+    if item.get("type") not in _REPLAYABLE:
         return None
     if item.get("type") != "message":
         return item
