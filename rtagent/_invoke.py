@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -93,6 +93,15 @@ class ToolContext:
     tool_name: str
     session: Any = None
     agent: Any = None
+    reporter: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, text: str) -> None:
+        """Tell the user how the call is going ("checking the calendar..."), so a slow
+        tool leaves no dead air. Works from ``async def`` and plain ``def`` tools alike,
+        returns at once; without a live session it only logs."""
+        logger.info("tool %s (call %s): %s", self.tool_name, self.call_id, text)
+        if self.reporter is not None:
+            self.reporter(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ __all__ = [
     "Notice",
     "Reconnected",
     "ToolFinished",
+    "ToolProgress",
     "ToolStarted",
     "ToolTurnLatency",
     "UsageReported",
@@ -45,6 +46,16 @@ class ToolFinished:
     error: str | None
     duration: float
     """Seconds the handler ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A running tool said how it is going (``context.progress(text)``)."""
+
+    type = "rtagent.tool.progress"
+    call_id: str
+    name: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,4 +146,5 @@ Notice = (
     | EventsDropped
     | UsageReported
     | ApprovalRequested
+    | ToolProgress
 )

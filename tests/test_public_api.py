@@ -52,6 +52,7 @@ def test_all_is_pinned() -> None:
         "ToolDefinitionError",
         "ToolError",
         "ToolFinished",
+        "ToolProgress",
         "ToolRegistry",
         "ToolResult",
         "ToolStarted",

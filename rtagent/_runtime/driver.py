@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Literal
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 import tenacity
 
 from .. import _events as ev
@@ -42,7 +45,7 @@ from .._errors import (
     first_error,
 )
 from .._invoke import ToolContext, ToolResult
-from .._notices import FrameSkipped, Notice, ToolTurnLatency
+from .._notices import FrameSkipped, Notice, ToolProgress, ToolTurnLatency
 from .._retry import FATAL_CLOSE_CODES, RetryPolicy, gave_up
 from .._session import (
     HANDLED_TYPES,
@@ -398,11 +401,36 @@ class Driver:
         if started is not None:
             started.started()
 
-    async def _tool_finished(self, call: ToolCall, result: ToolResult, duration: float) -> None:
-        await self.execute(self.core.tool_finished(call.call_id, result.output))
+    async def _tool_finished(
+        self, call: ToolCall, result: ToolResult, duration: float, interim: bool
+    ) -> None:
+        core = self.core
+        if call.call_id in core.background:
+            await self.execute(core.background_done(call.call_id, call.name, result.output))
+            return
+        await self.execute(core.tool_finished(call.call_id, result.output, background=interim))
         ready_at = self._call_started.pop(call.call_id, None)
         if ready_at is not None:
             self._latency.append((call.call_id, ready_at, time.perf_counter()))
+
+    def reporter(self, call: ToolCall) -> Callable[[str], None]:
+        """``ToolContext.progress`` for one call, callable from the loop or a tool's thread."""
+        loop_thread = threading.get_ident()
+        token = anyio.lowlevel.current_token()
+
+        def report(text: str) -> None:
+            if threading.get_ident() == loop_thread:
+                self._progress(call, text)
+            else:
+                anyio.from_thread.run_sync(self._progress, call, text, token=token)
+
+        return report
+
+    def _progress(self, call: ToolCall, text: str) -> None:
+        self.notify(ToolProgress(call.call_id, call.name, text))
+        actions = self.core.progress(call.call_id, text)
+        if actions and self._runner is not None:
+            self._runner.spawn(self.execute, actions)
 
     async def _approval_decided(self, call: ToolCall, decision: Decision) -> None:
         await self.execute(

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -29,7 +30,7 @@ __all__ = ["ToolRunner"]
 
 logger = logging.getLogger("rtagent.tools")
 
-Finished = Callable[[ToolCall, ToolResult, float], Awaitable[None]]
+Finished = Callable[[ToolCall, ToolResult, float, bool], Awaitable[None]]
 Decided = Callable[[ToolCall, Decision], Awaitable[None]]
 
 
@@ -81,6 +82,11 @@ class ToolRunner:
     def running(self) -> int:
         return len(self._scopes)
 
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run a short task for a call (a progress report) in the runner's task group."""
+        if self._tg is not None:
+            self._tg.start_soon(fn, *args)
+
     def start(self, call: ToolCall) -> None:
         """Run ``call`` in the runner's task group."""
         if self._tg is None:
@@ -112,6 +118,14 @@ class ToolRunner:
                 elif needs_approval(tool, call.arguments):
                     result = await self._refusal(call)
                 if tool is not None and result is None:
+                    if tool.background:
+                        # Long-running work: the model hears at once that it started, and
+                        # keeps talking; the result joins the conversation when ready.
+                        interim = ToolResult(
+                            f"{call.name} started in the background; its result will follow "
+                            "when it is ready.", ok=True,
+                        )
+                        await self._finished(call, interim, 0.0, True)
                     result = await invoke_tool(tool, call.arguments, context)
         except anyio.get_cancelled_exc_class():
             if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
@@ -127,7 +141,7 @@ class ToolRunner:
         if result is None:  # cancelled by interruption (on_interrupt="cancel")
             result = ToolResult.cancelled(call.name)
         duration = time.perf_counter() - started
-        await self._finished(call, result, duration)
+        await self._finished(call, result, duration, False)
         self._notify(ToolFinished(
             call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration
         ))

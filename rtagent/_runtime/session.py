@@ -312,7 +312,10 @@ class RealtimeSession:
     # -- for tools -----------------------------------------------------------------------
 
     def _tool_context(self, call: ToolCall) -> ToolContext:
-        return ToolContext(call_id=call.call_id, tool_name=call.name, session=self, agent=self.agent)
+        return ToolContext(
+            call_id=call.call_id, tool_name=call.name, session=self, agent=self.agent,
+            reporter=self._driver.reporter(call),
+        )
 
 
 def _user_message(text: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from .._errors import ServerError
 from .._notices import ConnectionLost, Reconnected, UsageReported
 from .._tools import OnInterrupt
 from .._usage import Prices, Usage, UsageLedger
-from .actions import Action, EndKind, Notify, Ready, RunCall, Send, ToolCall, TurnDone
+from .actions import Action, CancelCall, EndKind, Notify, Ready, RunCall, Send, ToolCall, TurnDone
 from .config import merge_config, output_bytes_per_ms, server_cancels_on_speech
 from .gate import ResponseGate
 from .lifecycle import DEFAULT_MAX_DURATION, Lifecycle
@@ -124,6 +124,11 @@ class Session:
         self.mirror = ConversationMirror(max_items, clock)
         self.life = Lifecycle(clock, max_duration)
         self.usage = UsageLedger(prices)
+        self._late: list[dict[str, Any]] = []
+        self._progress: tuple[str, str] | None = None
+        self.background: dict[str, OnInterrupt] = {}
+        """Background calls still running after their interim output, with their policy."""
+        """Results of background tools, waiting for a moment when no response runs."""
         for item in history:
             item.setdefault("id", self.ids.item())
             self.mirror.record(item)
@@ -413,12 +418,19 @@ class Session:
             self._out.append(Send(ev.SessionUpdate(event_id=self.ids.event(), session=session)))
         return self._take()
 
-    def tool_finished(self, call_id: str, output: str) -> list[Action]:
-        """Post a call's output; the round asks for its reply once it is complete."""
+    def tool_finished(self, call_id: str, output: str, *, background: bool = False) -> list[Action]:
+        """Post a call's output; the round asks for its reply once it is complete.
+
+        ``background``: the output is an interim one; the tool keeps running and its result
+        comes with :meth:`background_done` (an interruption still applies its policy).
+        """
+        policy = self.rounds.policy_of(call_id)
         rnd = self.rounds.finished(call_id)
         if rnd is None:
             logger.debug("output for call %s ignored: not running", call_id)
             return []
+        if background and policy is not None:
+            self.background[call_id] = policy
         self._create_item({
             "type": "function_call_output", "id": self.ids.item(),
             "call_id": call_id, "output": output,
@@ -443,6 +455,23 @@ class Session:
         self._maybe_close(rnd)
         return self._take()
 
+    def background_done(self, call_id: str, name: str, output: str) -> list[Action]:
+        """A background tool finished: its result joins the conversation and the model
+        speaks about it, once no response is running (never racing one)."""
+        self.background.pop(call_id, None)
+        text = f"The background task {name} (call {call_id}) finished. Its result: {output}"
+        self._late.append({
+            "type": "message", "role": "system", "id": self.ids.item(),
+            "content": [{"type": "input_text", "text": text}],
+        })
+        return self._take()
+
+    def progress(self, call_id: str, text: str) -> list[Action]:
+        """Say how a running tool is going, out of band, once no response is talking
+        (the latest report wins; none is said once the call has finished)."""
+        self._progress = (call_id, text)
+        return self._take()
+
     def send_now(self, *events: ev.ClientEvent) -> list[Action]:
         """Send events that are not conversation state (audio, commit...) if connected.
 
@@ -458,6 +487,9 @@ class Session:
         if not server_cancels:
             self.gate.cancel()
         self._out.extend(self.rounds.interrupt())
+        self._out.extend(
+            CancelCall(call_id) for call_id, policy in self.background.items() if policy == "cancel"
+        )
         played, self.mirror.played = self.mirror.played, None
         if played is None:
             return
@@ -484,11 +516,29 @@ class Session:
         self.gate.item_sent()
         self._out.append(Send(ev.ConversationItemCreate(event_id=self.ids.event(), item=item)))
 
+    def _deliver_late(self) -> None:
+        """What waits for a moment when no response runs: background results, progress."""
+        if self._late:
+            for item in self._late:
+                self._create_item(item)
+            self._late.clear()
+            self.gate.request()
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            call_id, text = progress
+            if self.rounds.is_pending(call_id) or call_id in self.background:
+                self.gate.request({
+                    "conversation": "none", "input": [],
+                    "instructions": f"Tell the user briefly, in your own words: {text}",
+                })
+
     def _take(self) -> list[Action]:
         if self.life.link == "ready":
             if self.life.roll_due and not self.gate.busy:
                 self._end("planned rollover", "rollover")
             else:
+                if self.gate.active is None:
+                    self._deliver_late()
                 self.gate.pump()
         if not self._out:
             return []

@@ -66,6 +66,10 @@ class ToolRounds:
     def is_pending(self, call_id: str) -> bool:
         return call_id in self._round_of
 
+    def policy_of(self, call_id: str) -> OnInterrupt | None:
+        rnd = self._round_of.get(call_id)
+        return rnd.pending.get(call_id) if rnd is not None else None
+
     def open(self, response_id: str, turns: set[int], *, after_repeats: bool) -> Round:
         """The round of ``response_id``, created with these turns if it is new."""
         rnd = self._rounds.get(response_id)
