@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests of rtagent.testing's pytest plugin
+
 
 @pytest.fixture(
     params=[
