@@ -127,7 +127,7 @@ LAYERS: list[set[str]] = [
     {"_events", "_notices"},
     {"_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
     {"_session"},
-    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},
+    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
     {"_chat", "_cli", "local", "testing"},
     {"__init__", "__main__", "events"},
