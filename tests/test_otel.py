@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from live import Echo, live
+from otel_globals import reset_otel_globals
 
 from rtagent import Agent, ToolFinished, _otel, connect, tool
 from rtagent.events import ResponseCreated, ResponseDone, SessionCreated
@@ -66,25 +67,12 @@ class Telemetry:
         return out
 
 
-def _reset_globals() -> None:
-    # OpenTelemetry lets a process set its providers once; its own test utilities reset
-    # these module globals the same way, so the other test modules run without telemetry.
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
-
-
 @pytest.fixture(scope="module")
 def global_telemetry() -> Iterator[Telemetry]:
-    _reset_globals()
+    reset_otel_globals()
     telemetry = Telemetry()
     yield telemetry
-    _reset_globals()
+    reset_otel_globals()
 
 
 @pytest.fixture
@@ -324,7 +312,7 @@ async def _until_tool_finished(session: Any) -> Any:
 def test_no_telemetry_unless_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without providers, or when disabled by the standard variables, sessions get no telemetry."""
     url = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
-    _reset_globals()
+    reset_otel_globals()
     assert _otel.session_telemetry("A", MODEL, url) is None
     trace.set_tracer_provider(TracerProvider())
     try:
@@ -339,7 +327,7 @@ def test_no_telemetry_unless_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
         assert _otel.session_telemetry("A", MODEL, url) is None
     finally:
-        _reset_globals()
+        reset_otel_globals()
 
 
 def test_works_without_opentelemetry_installed() -> None:

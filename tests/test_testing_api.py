@@ -248,7 +248,7 @@ def test_fails(agent_runner):
 
 def test_pytest_plugin_fixture(pytester: pytest.Pytester) -> None:
     """The plugin's agent_runner fixture runs agents; a failure shows the expectation and the turn."""
-    pytester.makepyfile(test_agent=PLUGIN_TEST)
+    pytester.makepyfile(test_rtagent_plugin_user=PLUGIN_TEST)
     result = pytester.runpytest("-p", "rtagent.testing.pytest_plugin", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
