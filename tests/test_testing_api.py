@@ -100,6 +100,16 @@ async def test_every_event_since_connecting_is_recorded() -> None:
     assert all(any(e is f for f in events) for e in result.events)
 
 
+async def test_the_environment_key_never_reaches_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run sends its own placeholder key, never OPENAI_API_KEY from the environment."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-secret")
+    with anyio.fail_after(10):
+        async with run_agent(Weather()) as run:
+            await run.ask("hello")
+            headers = run.server.connections[0].headers
+    assert headers["authorization"] == "Bearer sk-local-test"
+
+
 async def test_failed_response_raises_server_error() -> None:
     """A response that fails raises ServerError from ask(), as RealtimeSession.ask does."""
     with anyio.fail_after(10):

@@ -134,6 +134,8 @@ async def run_agent(
         ValueError: ``event_buffer=0`` (the run records every event).
     """
     options.setdefault("event_buffer", 4096)
+    # The local server needs no key: never send OPENAI_API_KEY from the environment to it.
+    options.setdefault("api_key", "sk-local-test")
     if options["event_buffer"] < 1:
         raise ValueError("run_agent records every event: event_buffer must be at least 1")
     # Errors of the caller's block (a failed assertion) are re-raised outside every task
