@@ -1,5 +1,7 @@
 """rtagent: function-calling agents on the OpenAI Realtime API."""
 
+import logging as _logging
+
 from ._agent import UNSET, Agent, AgentSettings
 from ._endpoint import Endpoint
 from ._errors import (
@@ -45,6 +47,11 @@ from ._usage import Prices, Usage, UsageLedger
 from ._wav import read_wav, write_wav
 
 __version__ = "0.1.0"
+"""The package version; the wheel's metadata is read from this line (``tool.hatch.version``)."""
+
+# A library never decides where its log records go: without this, warnings would reach
+# stderr through logging's last-resort handler even when the application set up nothing.
+_logging.getLogger("rtagent").addHandler(_logging.NullHandler())
 
 __all__ = [
     "UNSET",

@@ -6,6 +6,8 @@ import pytest
 
 from rtagent.local import LocalRealtimeServer
 
+pytest_plugins = ["pytester"]  # tests of rtagent.testing's pytest plugin
+
 
 @pytest.fixture(
     params=[

@@ -1,5 +1,8 @@
 """Smoke run of the benchmark harness with tiny sizes (rtagent and the floor), plus a
-conformance check of the bench server's event stream. No timing assertions."""
+conformance check of the bench server's event stream. No timing assertions.
+
+Needs the bench extra (``pip install -e '.[bench]'``; CI runs it with ``pytest -m bench``):
+the module is skipped where psutil or matplotlib is missing, as with the dev extra alone."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("psutil")
-pytest.importorskip("matplotlib")
+pytest.importorskip("psutil", reason="the bench extra is not installed")
+pytest.importorskip("matplotlib", reason="the bench extra is not installed")
 
 from bench.harness import ServerPool
 from bench.run import Config, run
@@ -20,6 +23,8 @@ try:
     from conformance import assert_server_event
 except ImportError:  # pragma: no cover - depends on how pytest set sys.path
     from tests.conformance import assert_server_event
+
+pytestmark = pytest.mark.bench
 
 
 def _recv_until(ws: Any, kind: str, seen: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pathlib
 import rtagent
 import rtagent.events
 import rtagent.local
+import rtagent.testing
 
 ROOT = pathlib.Path(rtagent.__file__).parent
 
@@ -88,11 +89,19 @@ def test_local_all_is_pinned() -> None:
     ]
 
 
+def test_testing_all_is_pinned() -> None:
+    """rtagent.testing exports the test run, its results and expectations, and the script types."""
+    assert rtagent.testing.__all__ == [
+        "AgentRun", "Call", "Expect", "ExpectationFailed", "Script", "SyncAgentRun",
+        "ToolCallRecord", "Turn", "TurnResult", "run_agent", "run_agent_sync",
+    ]
+
+
 def test_public_namespaces_export_what_their_implementations_define() -> None:
     """Every public name resolves, and rtagent.events re-exports _events' objects unchanged."""
     from rtagent import _events
 
-    for module in (rtagent, rtagent.events, rtagent.local):
+    for module in (rtagent, rtagent.events, rtagent.local, rtagent.testing):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
     for name in rtagent.events.__all__:
@@ -101,11 +110,13 @@ def test_public_namespaces_export_what_their_implementations_define() -> None:
 
 
 def test_implementation_modules_are_private() -> None:
-    """Only rtagent, rtagent.events and rtagent.local are public; the rest starts with _."""
+    """Only rtagent, rtagent.events, rtagent.local, rtagent.testing (and its pytest plugin) are public."""
     public = {"__init__.py", "events.py", "__main__.py"}
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).parts
-        if parts[0] == "local":
+        if parts == ("testing", "pytest_plugin.py"):
+            continue
+        if parts[0] in ("local", "testing"):
             parts = parts[1:]
         assert parts[-1] in public or any(p.startswith("_") for p in parts), path
 
@@ -124,9 +135,9 @@ LAYERS: list[set[str]] = [
     {"_usage", "_events", "_notices"},
     {"_threads", "_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
     {"_session"},
-    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},
+    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
-    {"_chat", "_cli", "local"},
+    {"_chat", "_cli", "local", "testing"},
     {"__init__", "__main__", "events"},
 ]
 

@@ -1,12 +1,17 @@
-"""Every Python snippet in README.md runs, and the README starts with the two-command quickstart."""
+"""Every Python snippet in README.md runs and type-checks; the README opens with the install."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from otel_globals import reset_otel_globals
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -29,11 +34,19 @@ PYTHON = [(code, line) for lang, code, skipped, line in _blocks() if lang == "py
 SKIPPED = [code for lang, code, skipped, _ in _blocks() if lang == "python" and skipped]
 
 
-def test_first_block_is_the_two_command_quickstart() -> None:
-    """The first fenced block is sh: install-and-chat with no key, then the tests (run verbatim by CI)."""
+def test_first_block_installs_the_wheel() -> None:
+    """The first fenced block is the install from PyPI: the opening works without the repository."""
     lang, code, _, _ = _blocks()[0]
     assert lang == "sh"
-    assert code.splitlines() == [
+    assert code.splitlines() == ["pip install rtagent"]
+
+
+def test_development_block_is_the_two_command_quickstart() -> None:
+    """The Development section's block: install-and-chat with no key, then the tests (run by CI)."""
+    section = README.split("\n## Development\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None
+    assert block.group(1).splitlines() == [
         "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && rtagent chat examples/pirate.py",
         "pip install -e '.[dev]' && pytest",
     ]
@@ -54,6 +67,14 @@ def test_skipped_snippets_are_config_examples() -> None:
         assert "AsyncOpenAI(" in code or "azure_endpoint" in code
 
 
+@pytest.fixture
+def no_global_telemetry() -> Iterator[None]:
+    """A snippet that sets OpenTelemetry's global providers does not leave them to later tests."""
+    yield
+    reset_otel_globals()
+
+
+@pytest.mark.usefixtures("no_global_telemetry")
 @pytest.mark.parametrize(("code", "line"), PYTHON, ids=[f"line-{line}" for _, line in PYTHON])
 def test_snippet_runs(
     code: str, line: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -64,3 +85,21 @@ def test_snippet_runs(
     namespace: dict[str, Any] = {"__name__": f"readme_line_{line}"}
     exec(compile(code, f"README.md:{line}", "exec"), namespace)
     assert capsys.readouterr().out.strip()
+
+
+def test_snippets_type_check_strictly(tmp_path: Path) -> None:
+    """Every Python snippet, skipped ones included, passes mypy --strict: events narrow, no casts."""
+    pytest.importorskip("mypy")
+    files = []
+    for lang, code, _, line in _blocks():
+        if lang == "python":
+            path = tmp_path / f"readme_line_{line}.py"
+            path.write_text(code, encoding="utf-8")
+            files.append(str(path))
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file=", "--cache-dir", str(tmp_path / ".cache"),
+         "--no-error-summary", *files],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

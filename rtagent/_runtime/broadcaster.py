@@ -63,9 +63,13 @@ class Broadcaster(Generic[T]):
         """Whether anybody (or the early subscription) receives what is published."""
         return bool(self._subs)
 
-    def subscribe(self) -> MemoryObjectReceiveStream[T]:
-        """A new subscription; the first one gets what arrived since the start."""
-        if self._early is not None:
+    def subscribe(self, *, claim_early: bool = True) -> MemoryObjectReceiveStream[T]:
+        """A new subscription; the first one gets what arrived since the start.
+
+        ``claim_early=False`` (an observer such as the telemetry) starts from now and
+        leaves the events kept since the start to the application's first iterator.
+        """
+        if claim_early and self._early is not None:
             sub, self._early = self._early, None
             return sub.receive
         sub = _Subscription[T](self._size)

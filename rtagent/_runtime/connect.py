@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from typing_extensions import Unpack
 
+from .. import _otel
 from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
 from .._retry import RetryPolicy
@@ -127,10 +128,16 @@ async def connect(
         approval_timeout=approval_timeout,
         clock=core.life.clock,
     )
+    # OpenTelemetry spans and metrics, when the application has set OpenTelemetry up.
+    telemetry = _otel.session_telemetry(type(agent).__name__, endpoint.model, endpoint.websocket_url())
     # Errors from connecting or from the caller's block are re-raised outside the task
     # group, so callers see them as they are rather than wrapped in an exception group.
     error: BaseException | None = None
     async with anyio.create_task_group() as tg:
+        if telemetry is not None:
+            # A subscription of its own, taken before the first event; it never takes the
+            # events kept for the application's first iterator.
+            tg.start_soon(telemetry.consume, session._driver.events.subscribe(claim_early=False))
         try:
             await tg.start(session._driver.run)
         except BaseException as exc:
