@@ -114,7 +114,7 @@ def test_rtagent_never_imports_asyncio_or_openai() -> None:
 LAYERS: list[set[str]] = [
     {"_errors"},
     {"_events", "_notices"},
-    {"_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
+    {"_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav", "_resample"},
     {"_session"},
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},
     {"_runtime"},
