@@ -118,7 +118,7 @@ LAYERS: list[set[str]] = [
     {"_session"},
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets"},
     {"_runtime"},
-    {"_chat", "_cli", "local"},
+    {"_chat", "_cli", "_terminal", "_console_input", "_demo", "_inspect", "local"},
     {"__init__", "__main__", "events"},
 ]
 
