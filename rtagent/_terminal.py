@@ -169,8 +169,8 @@ class Transcript:
         name = printable(started.name)
         args = printable(_render_args(started.arguments, self._more))
         extra = f" (+{others} more)" if others else ""
-        text = f"  {self._gear} {name}({args}){extra} {self._more} {format_duration(now - since)}"
-        self.out.write("\r\x1b[2K" + _clip(text, 100, self._more))
+        text = f"{self._gear} {name}({args}){extra} {self._more} {format_duration(now - since)}"
+        self.out.write("\r\x1b[2K  " + _clip(text, 98, self._more))
         self.out.flush()
         self._status_shown = True
 

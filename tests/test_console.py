@@ -21,7 +21,7 @@ from anyio.from_thread import start_blocking_portal
 from rtagent import Agent, tool
 from rtagent._chat import ChatOptions, run_chat
 from rtagent._cli import main
-from rtagent._notices import ToolFinished
+from rtagent._notices import ToolFinished, ToolStarted
 from rtagent._terminal import Transcript, printable
 from rtagent.local import LocalRealtimeServer
 
@@ -64,6 +64,27 @@ def test_control_characters_never_reach_the_terminal() -> None:
     assert not any(ch in printed for ch in "\x1b\x07\r\x9b\u202e")
     assert "assistant> red [31mtext[0m and\ttabs" in out.getvalue()
     assert printable("a\x00b\x7fc\td\ne") == "abc\td\ne"
+
+
+def test_late_output_restores_the_plain_prompt() -> None:
+    """Output that arrives while a plain prompt waits goes below it, and the prompt is shown again."""
+    out = io.StringIO()
+    t = Transcript(out, out)
+    t.prompt()
+    t.note("reconnected")
+    t.tool(ToolFinished("c1", "late", '{"x": 1}', "done", True, None, 0.005))
+    assert out.getvalue() == "you> \nrtagent: reconnected\nyou> \n  * late(x=1) -> done  (5 ms)\nyou> "
+
+
+def test_the_live_line_is_replaced_by_the_result() -> None:
+    """On a terminal a running tool has a live line, erased when its result line is printed."""
+    out = io.StringIO()
+    t = Transcript(out, io.StringIO(), live=True)
+    t.tool_started(ToolStarted("c1", "dig", '{"island": "Skull"}'))
+    assert out.getvalue().startswith('\r\x1b[2K  * dig(island="Skull") ... ')
+    t.tool(ToolFinished("c1", "dig", '{"island": "Skull"}', "gold", True, None, 1.5))
+    assert out.getvalue().endswith('\r\x1b[2K  * dig(island="Skull") -> gold  (1.5 s)\n')
+    assert not t.tools_running
 
 
 class Divider(Agent):
