@@ -1,49 +1,58 @@
 """The terminal chat behind ``rtagent chat``: stream replies, show tool calls, handle Ctrl-C.
 
-One task prints every session event as it arrives; the main task feeds user turns (lines of
-standard input, or a WAV file) and waits for each turn's full answer, tool rounds included.
-A turn is over at a ``response.done`` that asks for no tool call (or was cancelled/failed).
+One task prints every session event as it arrives; the main task feeds user turns (lines
+typed or piped, or a WAV file) and waits for each turn's full answer, tool rounds
+included. A turn is over at a ``response.done`` that asks for no tool call (or was
+cancelled/failed). Lines are read by :mod:`rtagent._console_input` (prompt_toolkit on a
+terminal), and printed by :mod:`rtagent._terminal`.
 
-Standard input is read by a daemon thread, so a blocked ``readline()`` never keeps the
-process alive once the chat is over.
+Exit status: 0 when every turn was answered, 1 when one failed, 130 when the user quit
+with Ctrl-C. Ctrl-C during a reply cancels it; a second one, or one at an empty prompt,
+quits. Connection attempts that fail are reported one line each (from the
+``rtagent.retry`` log), and a tool's unexpected exception is shown briefly under its line
+(type, message and last frame, from the ``rtagent.tools`` log).
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import math
+import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.from_thread import BlockingPortal
-from anyio.streams.memory import MemoryObjectSendStream
 
 from . import _events as ev
 from ._agent import DEFAULT_MODEL, Agent
+from ._console_input import INTERRUPTED, LineReader, open_line_reader
 from ._endpoint import Endpoint
 from ._errors import ConfigurationError, SessionClosed, first_error
-from ._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished
+from ._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished, ToolStarted
 from ._runtime import RealtimeSession, connect
+from ._terminal import ToolFailure, Transcript, format_duration
 from ._wav import read_wav, write_wav
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["ChatOptions", "Transcript", "prepare_agent", "run_chat"]
+__all__ = ["INTERRUPTED_STATUS", "ChatOptions", "Transcript", "prepare_agent", "run_chat"]
 
-_PROG = "rtagent"
 _LOCAL_KEY = "sk-local"
+
+INTERRUPTED_STATUS = 130
+"""Exit status when the user quit with Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 @dataclass
@@ -58,6 +67,11 @@ class ChatOptions:
         audio_in: A WAV file sent as the user's one turn (then the chat ends).
         audio_out: A WAV file that receives every spoken reply.
         mic: Live microphone and speaker (needs the ``voice`` extra).
+        inspect: Serve the live inspector page while the chat runs.
+        inspect_port: Its port on 127.0.0.1 (0 picks a free one).
+        rich_input: Read with prompt_toolkit (None: on a terminal, when installed).
+        show_logs: Logs reach the logging setup (``--debug``, ``RTAGENT_LOG``) besides
+            the chat's own lines about attempts and tool failures.
     """
 
     connect: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +81,10 @@ class ChatOptions:
     audio_in: Path | None = None
     audio_out: Path | None = None
     mic: bool = False
+    inspect: bool = False
+    inspect_port: int = 0
+    rich_input: bool | None = None
+    show_logs: bool = False
 
 
 def prepare_agent(agent: Agent, *, audio: bool, manual_turns: bool) -> None:
@@ -91,14 +109,15 @@ async def run_chat(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run a chat with ``agent``; return the exit status (0 ok, 1 a turn failed).
+    """Run a chat with ``agent``; return the exit status (0 ok, 1 a turn failed, 130 Ctrl-C).
 
     Raises:
         ConfigurationError: An unreadable WAV file, or a missing optional dependency.
         HandshakeError, ReconnectFailed: The connection could not be opened or restored.
     """
     stdin = stdin or sys.stdin
-    transcript = Transcript(stdout or sys.stdout, stderr or sys.stderr)
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    live = _isatty(out)
     question = read_wav(options.audio_in) if options.audio_in is not None else None
     if options.audio_out is not None and not options.audio_out.parent.is_dir():
         raise ConfigurationError(f"{options.audio_out}: folder {options.audio_out.parent} does not exist")
@@ -106,6 +125,22 @@ async def run_chat(
         agent, audio=options.audio_out is not None or options.mic, manual_turns=question is not None
     )
     async with AsyncExitStack() as stack:
+        reader: LineReader | None = None
+        if question is None:
+            reader = await stack.enter_async_context(
+                open_line_reader(stdin, out, err, rich=options.rich_input)
+            )
+            out, err = reader.out, reader.err
+        transcript = Transcript(out, err, live=live)
+        failures = stack.enter_context(_bridge_logs(transcript, quiet=not options.show_logs))
+        inspector = None
+        if options.inspect:
+            from ._inspect import open_inspector  # the page's server is loaded only when asked
+
+            inspector = await stack.enter_async_context(
+                open_inspector(port=options.inspect_port, title=type(agent).__name__)
+            )
+            transcript.note(f"inspector: {inspector.url}")
         endpoint = options.endpoint
         if endpoint is None:
             from .local import LocalRealtimeServer  # the server is optional weight
@@ -119,16 +154,23 @@ async def run_chat(
                 f"{options.local_reason}: using the embedded local server at {server.url} "
                 "(rule-based replies, not a model)"
             )
+        else:
+            transcript.note(f"connecting to {describe_endpoint(endpoint)}")
+        if inspector is not None:
+            inspector.connecting(describe_endpoint(endpoint))
         session = await stack.enter_async_context(
             connect(agent, endpoint=endpoint, **options.connect)
         )
-        chat = _Chat(session, transcript, collect_audio=options.audio_out is not None)
+        if inspector is not None:
+            await inspector.follow(session)
+        chat = _Chat(session, transcript, failures, collect_audio=options.audio_out is not None)
         try:
             if question is not None:
                 return await chat.run(lambda: chat.audio_turn(question))
+            assert reader is not None
             if options.mic:
-                return await chat.run(lambda: chat.mic_loop(stdin))
-            return await chat.run(lambda: chat.text_loop(stdin))
+                return await chat.run(lambda: chat.mic_loop(reader))
+            return await chat.run(lambda: chat.text_loop(reader))
         finally:
             if options.audio_out is not None:
                 write_wav(options.audio_out, bytes(chat.audio))
@@ -138,66 +180,13 @@ async def run_chat(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class Transcript:
-    """Writes the conversation: streamed text and tool lines on stdout, notes on stderr."""
-
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out = out
-        self.err = err
-        self._mid_line = False
-        self._at_prompt = False
-        encoding = getattr(out, "encoding", None) or "ascii"
-        try:
-            "⚙→✗…".encode(encoding)
-            self._gear, self._arrow, self._cross, self._more = "⚙", "→", "✗", "…"
-        except (UnicodeEncodeError, LookupError):
-            self._gear, self._arrow, self._cross, self._more = "*", "->", "x", "..."
-
-    def prompt(self) -> None:
-        self.end_line()
-        self.out.write("you> ")
-        self.out.flush()
-        self._at_prompt = True
-
-    def answered(self) -> None:
-        """The user ended the prompt's line (the terminal echoed the newline)."""
-        self._at_prompt = False
-
-    def user(self, text: str) -> None:
-        self.end_line()
-        self.out.write(f"you> {text}\n")
-        self.out.flush()
-
-    def delta(self, text: str) -> None:
-        if not self._mid_line:
-            self.out.write("assistant> ")
-            self._mid_line = True
-        self.out.write(text)
-        self.out.flush()
-
-    def end_line(self) -> None:
-        if self._at_prompt:  # late output (a cancelled tool) while the user is typing
-            self.out.write("\n")
-            self._at_prompt = False
-        if self._mid_line:
-            self.out.write("\n")
-            self.out.flush()
-            self._mid_line = False
-
-    def tool(self, done: ToolFinished) -> None:
-        """One line per call: name, arguments, result or error, duration."""
-        self.end_line()
-        result = _clip(_render_output(done.output), 80, self._more)
-        outcome = f"{self._arrow} {result}" if done.ok else f"{self._cross} {result}"
-        line = f"  {self._gear} {done.name}({_render_args(done.arguments, self._more)}) {outcome}"
-        self.out.write(f"{line}  ({_duration(done.duration)})\n")
-        self.out.flush()
-
-    def note(self, text: str) -> None:
-        """One line on stderr (reconnects, errors, the local-server notice)."""
-        self.end_line()
-        self.err.write(f"{_PROG}: {text}\n")
-        self.err.flush()
+def describe_endpoint(endpoint: Endpoint) -> str:
+    """The WebSocket URL without credentials or query, and the model: safe to print."""
+    parts = urlsplit(endpoint.websocket_url())
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{urlunsplit((parts.scheme, host, parts.path, '', ''))} (model {endpoint.model})"
 
 
 class _Turn:
@@ -210,21 +199,34 @@ class _Turn:
 
 
 class _Chat:
-    def __init__(self, session: RealtimeSession, transcript: Transcript, *, collect_audio: bool) -> None:
+    def __init__(
+        self,
+        session: RealtimeSession,
+        transcript: Transcript,
+        failures: dict[str, ToolFailure],
+        *,
+        collect_audio: bool,
+    ) -> None:
         self.session = session
         self.t = transcript
+        self.tool_failures = failures
         self.collect_audio = collect_audio
         self.audio = bytearray()
         self.turn: _Turn | None = None
         self.active = 0
         self.failures = 0
+        self.interrupted = False
         self.playback: _Playback | None = None
+        self._scope: anyio.CancelScope | None = None
 
     async def run(self, main: Callable[[], Awaitable[None]]) -> int:
         try:
             async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
                 tg.start_soon(self._consume)
-                tg.start_soon(self._watch_sigint, tg.cancel_scope)
+                tg.start_soon(self._watch_sigint)
+                if self.t.live:
+                    tg.start_soon(self._tick)
                 # Let the consumer subscribe before the first user turn can produce events.
                 await anyio.lowlevel.checkpoint()
                 await main()
@@ -232,7 +234,16 @@ class _Chat:
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         self.t.end_line()
+        if self.interrupted:
+            return INTERRUPTED_STATUS
         return 1 if self.failures else 0
+
+    def _quit(self) -> None:
+        """Ctrl-C with nothing left to cancel: end the chat with status 130."""
+        self.interrupted = True
+        self.t.end_line()
+        if self._scope is not None:
+            self._scope.cancel()
 
     # -- user turns ----------------------------------------------------------------------
 
@@ -247,25 +258,28 @@ class _Chat:
         if turn.failed:
             self.failures += 1
 
-    async def text_loop(self, stdin: TextIO) -> None:
-        interactive = _isatty(stdin)
-        async with _read_lines(stdin) as lines:
-            while True:
-                if interactive:
-                    self.t.prompt()
-                line = await lines.receive()
-                self.t.answered()
-                if line is None:  # EOF (Ctrl-D)
-                    if interactive:
-                        self.t.end_line()
-                        self.t.out.write("\n")
-                    return
-                text = line.strip()
-                if not text:
-                    continue
-                if not interactive:
-                    self.t.user(text)
-                await self._turn(partial(self.session.send_text, text))
+    async def text_loop(self, reader: LineReader) -> None:
+        plain_prompt = reader.interactive and not reader.rich
+        while True:
+            if plain_prompt:
+                self.t.prompt()
+            line = await reader.read()
+            self.t.answered()
+            if line is INTERRUPTED:  # Ctrl-C at an empty prompt
+                self._quit()
+                return
+            if line is None:  # EOF (Ctrl-D)
+                if plain_prompt:
+                    self.t.end_line()
+                    self.t.out.write("\n")
+                return
+            assert isinstance(line, str)
+            text = line.strip()
+            if not text:
+                continue
+            if not reader.interactive:
+                self.t.user(text)
+            await self._turn(partial(self.session.send_text, text))
 
     async def audio_turn(self, pcm16: bytes) -> None:
         async def start() -> None:
@@ -277,11 +291,11 @@ class _Chat:
         self.t.user(f"[{len(pcm16) / 48000:.1f} s of audio]")
         await self._turn(start)
 
-    async def mic_loop(self, stdin: TextIO) -> None:
+    async def mic_loop(self, reader: LineReader) -> None:
         async with _Playback.open(self.session) as playback:
             self.playback = playback
             self.t.note("listening on the microphone; Ctrl-C twice or Ctrl-D to stop")
-            await self.text_loop(stdin)
+            await self.text_loop(reader)
 
     # -- events --------------------------------------------------------------------------
 
@@ -291,6 +305,12 @@ class _Chat:
                 self._show(event)
         except SessionClosed:
             return
+
+    async def _tick(self) -> None:
+        while True:
+            await anyio.sleep(0.1)
+            if self.t.tools_running:
+                self.t.tick()
 
     def _show(self, event: Any) -> None:
         kind = event.type
@@ -320,8 +340,11 @@ class _Chat:
             if self.turn is not None and self.active == 0:
                 # The request this turn made was refused: no response will come.
                 self._finish(failed=True)
+        elif isinstance(event, ToolStarted):
+            self.t.tool_started(event)
         elif isinstance(event, ToolFinished):
-            self.t.tool(event)
+            failure = self.tool_failures.pop(event.call_id, None)
+            self.t.tool(event, failure if event.error == "exception" else None)
         elif isinstance(event, ConnectionLost):
             self.t.note(f"connection lost ({event.reason}); reconnecting")
         elif isinstance(event, Reconnected):
@@ -353,7 +376,7 @@ class _Chat:
             turn.failed = turn.failed or failed
             turn.done.set()
 
-    async def _watch_sigint(self, scope: anyio.CancelScope) -> None:
+    async def _watch_sigint(self) -> None:
         """First Ctrl-C cancels the response in progress; another (or one when idle) quits."""
         try:
             receiver = anyio.open_signal_receiver(signal.SIGINT)
@@ -361,8 +384,7 @@ class _Chat:
                 async for _ in signals:
                     turn = self.turn
                     if turn is None or turn.cancel_requested:
-                        self.t.end_line()
-                        scope.cancel()
+                        self._quit()
                         return
                     turn.cancel_requested = True
                     self.t.note("cancelled (Ctrl-C again to quit)")
@@ -370,44 +392,89 @@ class _Chat:
                     if self.active == 0:
                         self._finish()
         except (NotImplementedError, RuntimeError, ValueError):
-            # No signal support here (e.g. asyncio on Windows): Ctrl-C raises
-            # KeyboardInterrupt instead, which ends the chat.
+            # No signal support here (e.g. asyncio on Windows, or not the main thread):
+            # Ctrl-C raises KeyboardInterrupt instead, which ends the chat (status 130).
             return
 
 
-# -- standard input ------------------------------------------------------------------------
+# -- logs the chat shows as lines ------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _read_lines(stdin: TextIO) -> AsyncIterator[Any]:
-    """Lines of ``stdin`` (None at EOF) from a daemon thread, as a memory stream."""
-    send, receive = anyio.create_memory_object_stream[str | None](16)
-    async with BlockingPortal() as portal:
-        thread = threading.Thread(
-            target=_reader, args=(stdin, portal, send), name="rtagent-stdin", daemon=True
-        )
-        thread.start()
+@contextmanager
+def _bridge_logs(transcript: Transcript, *, quiet: bool) -> Iterator[dict[str, ToolFailure]]:
+    """Show failed connection attempts as notes and keep tools' exceptions by call id.
+
+    With ``quiet`` the two loggers stop propagating meanwhile: the chat's lines replace
+    their log records (``--debug`` and ``RTAGENT_LOG`` keep the records as well).
+    """
+    failures: dict[str, ToolFailure] = {}
+    bridge = _LogBridge(transcript, failures)
+    saved = []
+    for name, level in (("rtagent.retry", logging.WARNING), ("rtagent.tools", logging.ERROR)):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(bridge)
+        if quiet:
+            logger.setLevel(level)
+            logger.propagate = False
+    try:
+        yield failures
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(bridge)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+class _LogBridge(logging.Handler):
+    def __init__(self, transcript: Transcript, failures: dict[str, ToolFailure]) -> None:
+        super().__init__()
+        self.transcript = transcript
+        self.failures = failures
+        self._thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
         try:
-            async with receive:
-                yield receive
-        finally:
-            await portal.stop(cancel_remaining=True)
+            args = record.args if isinstance(record.args, tuple) else ()
+            if record.name == "rtagent.retry" and len(args) == 3:
+                attempt, error, delay = args
+                if threading.get_ident() == self._thread:
+                    self.transcript.note(
+                        f"connection attempt {attempt} failed: {_one_line(error)}; "
+                        f"retrying in {format_duration(float(delay))}"  # type: ignore[arg-type]
+                    )
+            elif record.name == "rtagent.tools" and record.exc_info and len(args) >= 2:
+                error = record.exc_info[1]
+                if error is not None:
+                    self.failures[str(args[1])] = _tool_failure(error)
+        except Exception:
+            self.handleError(record)
 
 
-def _reader(stdin: TextIO, portal: BlockingPortal, send: MemoryObjectSendStream[str | None]) -> None:
+def _tool_failure(error: BaseException) -> ToolFailure:
+    frames = traceback.extract_tb(error.__traceback__)
+    last = frames[-1] if frames else None
+    where = f"{_short_path(last.filename)}:{last.lineno} in {last.name}" if last else "?"
+    code = (last.line or "").strip() if last else ""
+    return ToolFailure(f"{type(error).__name__}: {_one_line(error)}", where, code)
+
+
+def _short_path(path: str) -> str:
     try:
-        while True:
-            line = stdin.readline()
-            portal.call(send.send, line or None)
-            if not line:
-                return
-    except Exception:  # the chat ended (portal stopped, stream closed) or stdin broke
-        return
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
 
 
-def _isatty(stream: TextIO) -> bool:
+def _one_line(error: object) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+def _isatty(stream: Any) -> bool:
     try:
-        return stream.isatty()
+        return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
 
@@ -485,36 +552,3 @@ class _Playback:
                 self.played += len(data)
                 self.session.audio.played(self.item_id, self.played // 48)
         outdata[:] = data + bytes(wanted - len(data))
-
-
-# -- rendering helpers -----------------------------------------------------------------------
-
-
-def _render_args(arguments: str, more: str) -> str:
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return _clip(arguments, 60, more)
-    if not isinstance(value, Mapping):
-        return _clip(json.dumps(value, ensure_ascii=False), 60, more)
-    parts = [f"{k}={_clip(json.dumps(v, ensure_ascii=False), 40, more)}" for k, v in value.items()]
-    return _clip(", ".join(parts), 80, more)
-
-
-def _render_output(output: str) -> str:
-    try:
-        value = json.loads(output)
-    except ValueError:
-        return output
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _clip(text: str, limit: int, more: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - len(more)] + more
-
-
-def _duration(seconds: float) -> str:
-    if math.isnan(seconds) or seconds < 1:
-        return f"{max(0.0, seconds) * 1000:.0f} ms"
-    return f"{seconds:.1f} s"

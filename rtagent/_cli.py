@@ -4,11 +4,16 @@ Each subcommand is two functions: ``_add_<name>(subparsers)`` declares its argum
 ``_cmd_<name>(args) -> int`` runs it. Register a new one by adding its ``_add_`` function
 to ``_SUBCOMMANDS``.
 
-Errors print one line, ``rtagent: error: ...``, on stderr. Exit status: 0 ok; 1 a failure
-while running (a connection refused or lost for good, a turn that failed); 2 something to
-fix in the command or its files (bad or conflicting options, a missing file or folder, an
-agent or plugin that cannot be loaded); 130 interrupted (Ctrl-C). ``--debug`` shows the
-traceback and debug logs instead.
+Exit status: 0 when all went well; 1 a failure while running (a connection refused or lost
+for good, a turn that failed); 2 something to fix in the command or its files (bad or
+conflicting options, a missing file or folder, an agent or plugin that cannot be loaded);
+130 when the user quit with Ctrl-C. Errors print one line, ``rtagent: error: ...``, on
+stderr; ``--debug`` shows the traceback and debug logs instead.
+
+Environment defaults: ``RTAGENT_URL`` for ``--url``, ``RTAGENT_MODEL`` for ``--model``,
+and ``RTAGENT_LOG`` for the log level (``debug``, ``info``, ``warning``, ``error``; the
+default is ``warning``, and ``info`` for ``serve``). Options win over the environment.
+Secrets (API keys) are masked in every log line.
 
 ``chat`` and ``token`` talk to the embedded local server when ``OPENAI_API_KEY`` is not set
 (or with ``--local``), so they work on a fresh machine with no key.
@@ -17,13 +22,14 @@ traceback and debug logs instead.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,9 @@ __all__ = ["main"]
 
 _PROG = "rtagent"
 _LOCAL_KEY = "sk-local"
+_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,16 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     debug: bool = getattr(args, "debug", False)
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
     try:
         try:
+            _configure_logging(args)
+            _tolerant_stdio()
             return handler(args)
         except BaseException as exc:
             error = first_error(exc)  # never show "unhandled errors in a TaskGroup"
@@ -71,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             raise error from None
     except KeyboardInterrupt:
-        return 130
+        return _INTERRUPTED
     except (_UsageError, ConfigurationError, PluginLoadError, ToolDefinitionError) as exc:
         # The user can fix these by changing the command line or the agent file.
         if debug:
@@ -100,8 +107,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Function-calling agents on the OpenAI Realtime API.",
+        epilog=(
+            "environment: RTAGENT_URL (default --url), RTAGENT_MODEL (default --model), "
+            "RTAGENT_LOG (log level), OPENAI_API_KEY. Exit status: 0 ok, 1 failure, "
+            "2 usage or configuration error, 130 Ctrl-C."
+        ),
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"{_PROG} {_version()}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(subparsers, common)
@@ -177,7 +190,15 @@ def _add_serve(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     p.add_argument("--api-key", default=None, help="require this bearer token from clients")
-    p.set_defaults(handler=_cmd_serve)
+    p.add_argument(
+        "--ui",
+        action="store_true",
+        help="serve a live inspector page of the connections on 127.0.0.1 (URL printed)",
+    )
+    p.add_argument(
+        "--ui-port", metavar="PORT", type=int, default=0, help="the inspector's port (default: a free one)"
+    )
+    p.set_defaults(handler=_cmd_serve, log_level=logging.INFO)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -185,9 +206,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from .local import run_server  # heavy and optional: imported on demand
 
-    print(f"{_PROG}: serving on ws://{args.host}:{args.port}/v1/realtime", file=sys.stderr)
-    anyio.run(run_server, args.host, args.port, args.api_key)
+    key = " (clients must send the API key)" if args.api_key else ""
+    print(f"{_PROG}: serving on ws://{args.host}:{args.port}/v1/realtime{key}", file=sys.stderr)
+    if args.ui:
+        anyio.run(_serve_with_ui, args)
+    else:
+        anyio.run(run_server, args.host, args.port, args.api_key)
     return 0
+
+
+async def _serve_with_ui(args: argparse.Namespace) -> None:
+    from ._inspect import open_inspector
+    from .local import LocalRealtimeServer
+
+    async with (
+        LocalRealtimeServer(api_key=args.api_key, host=args.host, port=args.port) as server,
+        open_inspector(port=args.ui_port, title="rtagent serve") as inspector,
+    ):
+        print(server.url, flush=True)
+        print(f"{_PROG}: inspector: {inspector.url}", file=sys.stderr, flush=True)
+        await inspector.watch_server(server)
 
 
 # -- rtagent chat ----------------------------------------------------------------------------
@@ -205,11 +243,26 @@ def _add_chat(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "input may be piped: one message a line, each answered in full, exit at EOF. "
             "Ctrl-C cancels the current reply; a second Ctrl-C or Ctrl-D quits."
         ),
-        epilog="exit status: 0 ok, 1 failure (connection or a reply failed), 2 usage or configuration error (bad option, agent or file)",
+        epilog=(
+            "exit status: 0 ok, 1 failure (connection or a reply failed), 2 usage or "
+            "configuration error (bad option, agent or file), 130 quit with Ctrl-C. "
+            "environment: RTAGENT_URL, RTAGENT_MODEL, RTAGENT_LOG (see rtagent --help)"
+        ),
     )
-    p.add_argument("target", metavar="AGENT", help="file.py[:Class] or module:Class")
+    p.add_argument("target", metavar="AGENT", nargs="?", help="file.py[:Class] or module:Class")
+    p.add_argument(
+        "--demo", action="store_true", help="chat with the built-in demo agent (a pirate with three tools)"
+    )
     p.add_argument(
         "--plugins", metavar="DIR", action="append", default=[], help="add the tools of a plugin folder (repeatable)"
+    )
+    p.add_argument(
+        "--inspect",
+        action="store_true",
+        help="serve a live inspector page of the session on 127.0.0.1 (URL printed)",
+    )
+    p.add_argument(
+        "--inspect-port", metavar="PORT", type=int, default=0, help="the inspector's port (default: a free one)"
     )
     _add_connection_options(p)
     voice = p.add_argument_group("voice")
@@ -234,7 +287,16 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
     if args.mic and args.audio_in is not None:
         raise _UsageError("--mic and --audio-in cannot be combined")
-    agent = _agent(args.target)
+    if args.demo:
+        if args.target is not None:
+            raise _UsageError("give AGENT or --demo, not both")
+        from ._demo import DemoPirate
+
+        agent: Agent = DemoPirate()
+    elif args.target is None:
+        raise _UsageError("chat needs an AGENT (file.py[:Class] or module:Class), or --demo")
+    else:
+        agent = _agent(args.target)
     endpoint, reason = _endpoint(args, agent)
     if args.plugins:
         for folder in args.plugins:
@@ -245,11 +307,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     options = ChatOptions(
         connect=_connect_options(args),
         endpoint=endpoint,
-        model=args.model,
+        model=_model_option(args),
         local_reason=reason,
         audio_in=args.audio_in,
         audio_out=args.audio_out,
         mic=args.mic,
+        inspect=args.inspect,
+        inspect_port=args.inspect_port,
+        show_logs=_shows_logs(args),
     )
     with _quiet(args):
         status: int = anyio.run(partial(run_chat, agent, options))
@@ -305,7 +370,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
         from .local import LocalRealtimeServer
 
         async with LocalRealtimeServer() as server:
-            local = Endpoint.resolve(base_url=server.http_url, api_key=_LOCAL_KEY, model=args.model,
+            local = Endpoint.resolve(base_url=server.http_url, api_key=_LOCAL_KEY, model=_model_option(args),
                                      default_model=_model_of(agent))
             secret = await acreate_client_secret(
                 agent, endpoint=local, expires_after_seconds=args.expires_in
@@ -378,7 +443,10 @@ def _add_connection_options(p: argparse.ArgumentParser) -> None:
 def _endpoint(args: argparse.Namespace, agent: Agent) -> tuple[Endpoint | None, str]:
     """The endpoint the options name, or None (and why) for the embedded local server."""
     azure = bool(args.azure_endpoint)
-    explicit = bool(args.url or args.base_url)
+    url: str | None = args.url
+    if url is None and not (args.local or args.base_url or azure):
+        url = os.environ.get("RTAGENT_URL") or None  # options win over the environment
+    explicit = bool(url or args.base_url)
     if args.local:
         if explicit or azure:
             raise _UsageError("--local cannot be combined with --url, --base-url or --azure-endpoint")
@@ -390,15 +458,15 @@ def _endpoint(args: argparse.Namespace, agent: Agent) -> tuple[Endpoint | None, 
             raise _UsageError("--azure-endpoint needs --azure-deployment")
     elif args.azure_deployment or args.azure_api_key:
         raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
-    if args.url and args.base_url:
+    if url and args.base_url:
         raise _UsageError("--url and --base-url cannot be combined")
     if not azure and not explicit and not os.environ.get("OPENAI_API_KEY"):
         return None, "OPENAI_API_KEY is not set"
     try:
         endpoint = Endpoint.resolve(
-            url=args.url,
+            url=url,
             base_url=args.base_url,
-            model=args.model,
+            model=_model_option(args),
             default_model=_model_of(agent),
             azure_endpoint=args.azure_endpoint,
             azure_deployment=args.azure_deployment,
@@ -418,6 +486,12 @@ def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.retries < 1:
         raise _UsageError("--retries must be at least 1")
     return {"retry": RetryPolicy(max_attempts=args.retries, initial_delay=0.1, max_delay=2.0)}
+
+
+def _model_option(args: argparse.Namespace) -> str | None:
+    """``--model``, else ``RTAGENT_MODEL``, else None (the agent's model)."""
+    model: str | None = args.model or os.environ.get("RTAGENT_MODEL") or None
+    return model
 
 
 def _model_of(agent: Agent) -> str:
@@ -443,12 +517,88 @@ def _quiet(args: argparse.Namespace) -> Iterator[None]:
     """Interactive commands report retries, reconnects and errors themselves, one line each."""
     logger = logging.getLogger(_PROG)
     level = logger.level
-    if not getattr(args, "debug", False):
+    if not _shows_logs(args):
         logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         logger.setLevel(level)  # main() may be called in-process (tests, other launchers)
+
+
+def _shows_logs(args: argparse.Namespace) -> bool:
+    """Whether the user asked for logs (``--debug`` or ``RTAGENT_LOG``)."""
+    return bool(getattr(args, "debug", False) or os.environ.get("RTAGENT_LOG"))
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if getattr(args, "debug", False):
+        return logging.DEBUG
+    raw = os.environ.get("RTAGENT_LOG", "").strip()
+    if not raw:
+        default: int = getattr(args, "log_level", logging.WARNING)
+        return default
+    if raw.lower() in _LEVELS:
+        return _LEVELS[raw.lower()]
+    if raw.isdigit():
+        return int(raw)
+    raise _UsageError(f"RTAGENT_LOG must be one of {', '.join(_LEVELS)} (got {raw!r})")
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Log to stderr at the chosen level, with every known secret masked."""
+    root = logging.getLogger()
+    existing = list(root.handlers)
+    level = _log_level(args)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if existing:
+        # Someone configured logging already (an embedding program, pytest): keep their
+        # handlers, and still let rtagent's records through at the chosen level.
+        if level < logging.WARNING:
+            logging.getLogger(_PROG).setLevel(level)
+        return
+    secrets = [
+        getattr(args, "api_key", None),
+        getattr(args, "azure_api_key", None),
+        os.environ.get("OPENAI_API_KEY"),
+        os.environ.get("AZURE_OPENAI_API_KEY"),
+    ]
+    redact = _Redact([s for s in secrets if s])
+    for handler in root.handlers:
+        handler.addFilter(redact)
+
+
+class _Redact(logging.Filter):
+    """Masks secrets in log messages (defence in depth: nothing should log them)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        masked = message
+        for secret in self.secrets:
+            masked = masked.replace(secret, "***")
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _tolerant_stdio() -> None:
+    """Undecodable input bytes and unprintable characters become replacement characters."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with suppress(ValueError, OSError):  # closed, or detached by the host program
+                stream.reconfigure(errors="replace")
+
+
+def _version() -> str:
+    # The version lives in the package root, above this module: read it on demand.
+    import rtagent
+
+    return rtagent.__version__
 
 
 def _print_json(data: Any, indent: int) -> None:

@@ -38,8 +38,12 @@ def server_with_key() -> Iterator[LocalRealtimeServer]:
         yield server
 
 
+_PROGRESS = ("rtagent: connecting to ", "rtagent: connection attempt ")
+
+
 def _one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    """The one error line, after any lines about connection attempts."""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(_PROGRESS)]
     assert len(lines) == 1, err
     assert lines[0].startswith("rtagent: error: ")
     assert "Traceback" not in err

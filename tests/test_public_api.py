@@ -133,11 +133,11 @@ def test_rtagent_never_imports_asyncio_or_openai() -> None:
 LAYERS: list[set[str]] = [
     {"_errors", "_redact"},
     {"_usage", "_events", "_notices"},
-    {"_threads", "_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav"},
+    {"_threads", "_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav", "_resample"},
     {"_session"},
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
-    {"_chat", "_cli", "local", "testing"},
+    {"_chat", "_cli", "_terminal", "_console_input", "_demo", "_inspect", "local", "testing"},
     {"__init__", "__main__", "events"},
 ]
 
