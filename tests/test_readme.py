@@ -34,22 +34,20 @@ PYTHON = [(code, line) for lang, code, skipped, line in _blocks() if lang == "py
 SKIPPED = [code for lang, code, skipped, _ in _blocks() if lang == "python" and skipped]
 
 
-def test_first_block_installs_the_wheel() -> None:
-    """The first fenced block is the install from PyPI: the opening works without the repository."""
+def test_first_block_is_the_two_command_quickstart() -> None:
+    """The first fenced block: install-and-chat with no key, then the tests (CI runs the second)."""
     lang, code, _, _ = _blocks()[0]
     assert lang == "sh"
-    assert code.splitlines() == ["pip install rtagent"]
-
-
-def test_development_block_is_the_two_command_quickstart() -> None:
-    """The Development section's block: install-and-chat with no key, then the tests (run by CI)."""
-    section = README.split("\n## Development\n", 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block is not None
-    assert block.group(1).splitlines() == [
+    assert code.splitlines() == [
         "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && rtagent chat examples/pirate.py",
         "pip install -e '.[dev]' && pytest",
     ]
+
+
+def test_the_opening_works_from_an_installed_wheel() -> None:
+    """Right after the quickstart the README says how to start from a wheel (chat --demo)."""
+    opening = README.split("## Quickstart", 1)[0]
+    assert "pip install rtagent" in opening and "rtagent chat --demo" in opening
 
 
 def test_quickstart_is_short() -> None:
