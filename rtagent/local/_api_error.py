@@ -25,11 +25,13 @@ __all__ = [
     "BETA_API_SHAPE_DISABLED",
     "INVALID_JSON_BODY",
     "MISSING_API_KEY",
+    "MISSING_CREDENTIALS",
     "MISSING_MODEL",
     "SESSION_EXPIRED",
     "ApiError",
     "incorrect_api_key",
     "injected_error_body",
+    "invalid_model",
     "invalid_url",
 ]
 
@@ -93,7 +95,7 @@ def injected_error_body(fields: Mapping[str, Any]) -> dict[str, Any]:
 SESSION_EXPIRED = ApiError(
     "session_expired", "Your session hit the maximum duration of 60 minutes."
 )
-# Sent to ``OpenAI-Beta: realtime=v1`` connections before closing with 4000.
+# Sent to ``OpenAI-Beta: realtime=v1`` sessions before closing with 4000.
 BETA_API_SHAPE_DISABLED = ApiError(
     "beta_api_shape_disabled",
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
@@ -103,9 +105,13 @@ MISSING_API_KEY = ApiError(
     "You didn't provide an API key. You need to provide your API key in an "
     "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
 )
-MISSING_MODEL = ApiError(
-    "missing_required_parameter", "Missing required parameter: 'model'.", "model"
+# A WebSocket session opened without credentials: the real service reports no code.
+MISSING_CREDENTIALS = ApiError(
+    None,
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
 )
+MISSING_MODEL = ApiError("missing_model", "Missing required parameter: 'model'.", "model")
 INVALID_JSON_BODY = ApiError("invalid_json", "We could not parse the JSON body of your request.")
 
 
@@ -116,6 +122,13 @@ def incorrect_api_key(key: str) -> ApiError:
         "invalid_api_key",
         f"Incorrect API key provided: {masked}. "
         "You can find your API key at https://platform.openai.com/account/api-keys.",
+    )
+
+
+def invalid_model(model: str) -> ApiError:
+    """The refusal of a ``?model=`` the realtime service does not serve."""
+    return ApiError(
+        "invalid_model", f"Model '{model}' is not supported in realtime mode.", "model"
     )
 
 
