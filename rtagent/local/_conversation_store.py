@@ -158,7 +158,10 @@ class ConversationStore:
         # Both defaults are drawn even when the client chose the value (ids stay predictable).
         item.setdefault("id", self.new_item_id())
         item.pop("object", None)  # recorded items carry no "object"
-        item["status"] = "completed"
+        if item["type"] == "function_call_output":
+            item.pop("status", None)  # recorded: a function_call_output has no status
+        else:
+            item["status"] = "completed"
         if item["type"] == "function_call":
             item.setdefault("call_id", self._ids.new("call"))
         if item["type"] == "message":

@@ -101,7 +101,9 @@ class Engine:
             connection_index=connection_index,
             audio_chunk_ms=max(1, audio_chunk_ms),
             duplicate_call_ids=duplicate_call_ids,
+            on_idle=self._create_deferred_items,
         )
+        self._deferred: list[dict[str, Any]] = []
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -135,26 +137,32 @@ class Engine:
         A binary frame (``bytes``) is refused: events travel as JSON text frames.
         """
         if isinstance(text, bytes):
-            return [
-                self.error(
-                    "invalid_event",
-                    "Binary frames are not supported: send each event as a JSON text frame.",
-                )
-            ]
+            error = self.error(
+                "invalid_event",
+                "Binary frames are not supported: send each event as a JSON text frame.",
+            )
+            return [*self._responses.drain_ended(), error]
         try:
             event = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            return [self.error("invalid_json", f"Invalid JSON in client event: {exc}.")]
+            error = self.error("invalid_json", f"Invalid JSON in client event: {exc}.")
+            return [*self._responses.drain_ended(), error]
         if not isinstance(event, dict):
-            return [self.error("invalid_json", "Client events must be JSON objects.")]
+            error = self.error("invalid_json", "Client events must be JSON objects.")
+            return [*self._responses.drain_ended(), error]
         return self.handle(event)
 
     def handle(self, event: dict[str, Any]) -> list[Event]:
         """Handle one parsed client event; return the events to send now.
 
         A broken rule is answered with an ``error`` event naming the client event's
-        ``event_id``; the connection goes on.
+        ``event_id``; the connection goes on. What an ended response still had to send
+        (``rate_limits.updated``, items created while it ran) comes first.
         """
+        ended = self._responses.drain_ended()
+        return ended + self._dispatch(event)
+
+    def _dispatch(self, event: dict[str, Any]) -> list[Event]:
         eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         kind = event.get("type")
         if not isinstance(kind, str):
@@ -260,6 +268,25 @@ class Engine:
         )
 
     def _on_conversation_item_create(self, event: dict[str, Any]) -> list[Event]:
+        if self._responses.has_active:
+            # Recorded: an item created while a response writes to the conversation enters
+            # it (conversation.item.added/done) only after that response.done.
+            self._deferred.append(event)
+            return []
+        return self._create_item(event)
+
+    def _create_deferred_items(self) -> list[Event]:
+        out: list[Event] = []
+        while self._deferred and not self._responses.has_active:
+            event = self._deferred.pop(0)
+            eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            try:
+                out += self._create_item(event)
+            except Invalid as exc:
+                out.append(ApiError.from_invalid(exc).event(self.ids, eid))
+        return out
+
+    def _create_item(self, event: dict[str, Any]) -> list[Event]:
         item, out = self._store.create(event["item"], event.get("previous_item_id"))
         if (
             item["type"] == "function_call_output"

@@ -172,10 +172,22 @@ class InputAudio:
                 obfuscation=self._ids.obfuscation(delta),
             )
         item["content"][0]["transcript"] = transcript
+        if "whisper" in self._config.transcription_model():
+            usage: dict[str, Any] = {"type": "duration", "seconds": round(seconds, 3)}
+        else:  # as recorded for gpt-4o-transcribe: token counts
+            audio_tokens = max(1, round(seconds * 10))
+            text_tokens = max(1, len(transcript) // 4)
+            usage = {
+                "type": "tokens",
+                "total_tokens": audio_tokens + text_tokens,
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": text_tokens,
+            }
         yield server_event(
             self._ids,
             "conversation.item.input_audio_transcription.completed",
             **where,
             transcript=transcript,
-            usage={"type": "duration", "seconds": round(seconds, 3)},
+            usage=usage,
         )

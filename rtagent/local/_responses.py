@@ -20,7 +20,7 @@ import base64
 import copy
 import logging
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +106,8 @@ class Responses:
         connection_index: 0-based index of the connection, shown to the brain.
         audio_chunk_ms: duration of each ``response.output_audio.delta``.
         duplicate_call_ids: fault: issue each function_call twice with one call_id.
+        on_idle: called when the response writing to the conversation has ended; its
+            events follow that response's last ones.
     """
 
     def __init__(
@@ -119,7 +121,9 @@ class Responses:
         connection_index: int = 0,
         audio_chunk_ms: int = 100,
         duplicate_call_ids: bool = False,
+        on_idle: Callable[[], list[Event]] | None = None,
     ) -> None:
+        self._on_idle = on_idle
         self._ids = ids
         self._config = config
         self._store = store
@@ -235,6 +239,19 @@ class Responses:
             self._active = run
         return [self._event("response.created", response=self._response(run, "in_progress"))]
 
+    def drain_ended(self) -> list[Event]:
+        """What ended responses still have to send (after ``response.done``), all at once.
+
+        The real server sends these before it reads the next client event, so a client
+        event must not overtake them.
+        """
+        out: list[Event] = []
+        for run in [r for r in self._runs if r.finished]:
+            assert run.stream is not None
+            out += list(run.stream)
+            self._runs.remove(run)
+        return out
+
     def next_event(self) -> Event | None:
         """The next streamed response event (round-robin over active responses), or None."""
         while self._runs:
@@ -292,6 +309,8 @@ class Responses:
         if run.playing:
             # output_audio_buffer.stopped: the call has played the response's audio.
             out.append(self._event("output_audio_buffer.stopped", response_id=run.id))
+        if run.in_conversation and self._on_idle is not None:
+            out += self._on_idle()
         return out
 
     def _finish(self, run: _Run) -> None:

@@ -189,6 +189,9 @@ class SessionConfig:
             Invalid: see :func:`check_session_update`; the session is unchanged.
         """
         check_session_update(self.session, update, spoke=spoke)
+        if update.get("instructions") == "":
+            # Recorded: empty instructions leave the model's built-in ones in place.
+            update = {**update, "instructions": BUILTIN_INSTRUCTIONS}
         self.session = merge_session(self.session, update)
         return server_event(self._ids, "session.updated", session=copy.deepcopy(self.session))
 
@@ -206,3 +209,8 @@ class SessionConfig:
     def transcribes_input(self) -> bool:
         """Whether input audio transcription is on."""
         return bool(self.session["audio"]["input"].get("transcription"))
+
+    def transcription_model(self) -> str:
+        """The input transcription model (``""`` when transcription is off)."""
+        transcription = self.session["audio"]["input"].get("transcription") or {}
+        return str(transcription.get("model") or "")
