@@ -2,8 +2,9 @@
 
 An :class:`ApiError` is the four fields the real API reports (``type``, ``code``,
 ``message``, ``param``). It renders as the ``error`` server event (PROTOCOL.md §3: the
-socket stays open, ``event_id`` names the client event that caused it) and as the JSON
-body of an HTTP error (a rejected upgrade, ``POST /v1/realtime/client_secrets``).
+socket stays open, ``event_id`` names the client event that caused it, or, for a refused
+session, the socket closes after it) and as the JSON body of an HTTP error (an unknown
+path, ``POST /v1/realtime/client_secrets``).
 
 Errors that break one client event's rule are raised where the rule lives (as
 :class:`~rtagent.local._validate.Invalid`) and converted here; the errors that belong to
@@ -116,7 +117,10 @@ INVALID_JSON_BODY = ApiError("invalid_json", "We could not parse the JSON body o
 
 
 def incorrect_api_key(key: str) -> ApiError:
-    """401 for a key that is not the server's (shown masked, as the real API does)."""
+    """A key that is not the server's (shown masked, as the real API does).
+
+    A WebSocket session closes with 3000 after it; the REST endpoint answers HTTP 401.
+    """
     masked = key[:5] + "*" * 4 + key[-4:] if len(key) > 12 else key[:3] + "****"
     return ApiError(
         "invalid_api_key",

@@ -84,8 +84,10 @@ class LocalRealtimeServer:
 
     Args:
         brain: decides replies; a :class:`RuleBrain` when None.
-        api_key: when set, upgrades must carry ``Authorization: Bearer <key>`` (or an
-            ``api-key`` header, or an ephemeral key minted by ``POST /v1/realtime/client_secrets``).
+        api_key: when set, sessions must carry ``Authorization: Bearer <key>`` (or an
+            ``api-key`` header, or an ephemeral key minted by ``POST /v1/realtime/client_secrets``);
+            others get an ``error`` event and close 3000 after the upgrade, as on the real
+            service (``POST /v1/realtime/client_secrets`` answers HTTP 401).
         faults: None, one :class:`Faults` for every connection, a sequence (the i-th
             connection gets ``faults[i]``; none past its end) or a function of the index.
         session_max_seconds: session lifetime (the real limit is 60 minutes).
