@@ -159,10 +159,7 @@ class Engine:
         ``event_id``; the connection goes on. What an ended response still had to send
         (``rate_limits.updated``, items created while it ran) comes first.
         """
-        ended = self._responses.drain_ended()
-        return ended + self._dispatch(event)
-
-    def _dispatch(self, event: dict[str, Any]) -> list[Event]:
+        out = self._responses.drain_ended()
         eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         kind = event.get("type")
         if not isinstance(kind, str):
@@ -172,15 +169,16 @@ class Engine:
                 else "Invalid type for 'type'."
             )
             code = "missing_required_parameter" if kind is None else "invalid_type"
-            return [self.error(code, msg, param="type", event_id=eid)]
+            return [*out, self.error(code, msg, param="type", event_id=eid)]
         if kind == "session.close":
             # Not a GA client event, but accepted: the session ends and the socket closes.
             self.close_requested = True
-            return []
+            return out
         handler = self.HANDLERS.get(kind)
         if handler is None:
             supported = ", ".join(f"'{t}'" for t in CLIENT_EVENT_TYPES)
             return [
+                *out,
                 self.error(
                     "invalid_value",
                     f"Invalid value: '{kind}'. Supported values are: {supported}.",
@@ -193,9 +191,9 @@ class Engine:
             if kind in ("session.update", "response.create"):
                 event = without_unset_nulls(spec, event)  # null means "not set" here
             check(spec, event)
-            return handler(self, event)
+            return out + handler(self, event)
         except Invalid as exc:
-            return [ApiError.from_invalid(exc).event(self.ids, eid)]
+            return [*out, ApiError.from_invalid(exc).event(self.ids, eid)]
 
     def next_event(self) -> Event | None:
         """The next streamed event, or None.
@@ -273,20 +271,6 @@ class Engine:
             # it (conversation.item.added/done) only after that response.done.
             self._deferred.append(event)
             return []
-        return self._create_item(event)
-
-    def _create_deferred_items(self) -> list[Event]:
-        out: list[Event] = []
-        while self._deferred and not self._responses.has_active:
-            event = self._deferred.pop(0)
-            eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-            try:
-                out += self._create_item(event)
-            except Invalid as exc:
-                out.append(ApiError.from_invalid(exc).event(self.ids, eid))
-        return out
-
-    def _create_item(self, event: dict[str, Any]) -> list[Event]:
         item, out = self._store.create(event["item"], event.get("previous_item_id"))
         if (
             item["type"] == "function_call_output"
@@ -294,6 +278,18 @@ class Engine:
             and not self._responses.has_active
         ):
             out += self._responses.start({})
+        return out
+
+    def _create_deferred_items(self) -> list[Event]:
+        """The items created while the last response ran enter the conversation now."""
+        out: list[Event] = []
+        while self._deferred and not self._responses.has_active:
+            event = self._deferred.pop(0)
+            eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            try:
+                out += self._on_conversation_item_create(event)
+            except Invalid as exc:
+                out.append(ApiError.from_invalid(exc).event(self.ids, eid))
         return out
 
     def _on_conversation_item_retrieve(self, event: dict[str, Any]) -> list[Event]:
