@@ -178,12 +178,12 @@ def test_error_paths_print_one_line(
 def test_bad_key_is_rejected(
     server_with_key: LocalRealtimeServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A key the server refuses ends with one line quoting its 401 message, not a retry loop."""
+    """A key the server refuses (an error event, then close 3000) ends with one line, not a retry loop."""
     monkeypatch.setenv("OPENAI_API_KEY", "wrong")
     assert main(["chat", PIRATE, "--url", server_with_key.url]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert "refused the connection (HTTP 401): Incorrect API key provided" in line
-    assert len(server_with_key.connections) == 0  # refused at the upgrade: no session
+    assert "refused the session (invalid_api_key): Incorrect API key provided" in line
+    assert len(server_with_key.connections) == 1  # upgraded, refused, never retried
 
 
 def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,10 @@ from live import FAST_RETRY, Echo, live, outputs, received
 from rtagent import (
     Agent,
     ConnectionLost,
-    HandshakeError,
     Reconnected,
     ReconnectFailed,
     RetryPolicy,
+    SessionRefused,
     connect,
     connect_sync,
 )
@@ -119,14 +119,17 @@ async def test_a_failed_session_raises_its_error_unwrapped() -> None:
 
 
 def test_connect_sync_raises_the_handshake_error_unwrapped() -> None:
-    """connect_sync with a refused key raises HandshakeError, not an exception group."""
+    """connect_sync with a refused key raises SessionRefused, not an exception group."""
     from anyio.from_thread import start_blocking_portal
 
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(
         LocalRealtimeServer(api_key="right")
     ) as server:
-        with pytest.raises(HandshakeError), connect_sync(Agent(), url=server.url, api_key="wrong"):
+        with pytest.raises(SessionRefused) as info, connect_sync(
+            Agent(), url=server.url, api_key="wrong"
+        ):
             pass
+    assert info.value.close_code == 3000
 
 
 def test_the_cli_prints_the_one_error_inside_a_group(

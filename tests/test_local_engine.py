@@ -52,6 +52,11 @@ WEATHER = {
 }
 
 
+def response_done(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``response`` of the last response.done among ``events``."""
+    return next(e for e in reversed(events) if e["type"] == "response.done")["response"]
+
+
 def feed(engine: Engine, event: dict[str, Any]) -> list[dict[str, Any]]:
     """Send one valid client event, then drain every streamed event; all are validated."""
     assert_client_event(event)
@@ -143,7 +148,7 @@ def test_session_update_rejects_bad_fields_naming_them() -> None:
         assert event["type"] == "error", session
         assert (event["error"]["code"], event["error"]["param"]) == (code, param)
         assert event["error"]["event_id"] == "evt_1"
-    assert engine.session["instructions"] == ""
+    assert engine.session["instructions"].startswith("Your knowledge cutoff")  # unchanged
 
 
 def test_item_create_chains_previous_item_ids() -> None:
@@ -213,7 +218,7 @@ def test_retrieve_delete_truncate() -> None:
     (got,) = feed(engine, {"type": "conversation.item.retrieve", "item_id": added["item"]["id"]})
     assert got["type"] == "conversation.item.retrieved"
     events = feed(engine, {"type": "response.create"})  # audio output by default
-    item_id = events[-1]["response"]["output"][0]["id"]
+    item_id = response_done(events)["output"][0]["id"]
     (bad,) = feed(
         engine,
         {
@@ -317,7 +322,7 @@ def test_max_output_tokens_makes_incomplete() -> None:
             "response": {"max_output_tokens": 5, "output_modalities": ["text"]},
         },
     )
-    done = events[-1]["response"]
+    done = response_done(events)
     assert done["status"] == "incomplete"
     assert done["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
     assert done["output"][0]["status"] == "incomplete"
@@ -418,7 +423,7 @@ def test_merge_session_changes_only_the_fields_sent() -> None:
     merged = merge_session(session, {"type": "realtime", "audio": {"output": {"speed": 1.2}}})
     assert merged["audio"]["output"] == {
         "format": {"type": "audio/pcm", "rate": 24000},
-        "voice": "marin",
+        "voice": "alloy",  # gpt-realtime's default voice
         "speed": 1.2,
     }
     assert merged["audio"]["input"] == session["audio"]["input"]
@@ -455,7 +460,7 @@ def test_check_session_update_rules() -> None:
     voice = {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}
     check_session_update(session, {"type": "realtime", "model": "gpt-realtime"}, spoke=False)
     check_session_update(session, voice, spoke=False)
-    check_session_update(session, {"audio": {"output": {"voice": "marin"}}}, spoke=True)
+    check_session_update(session, {"audio": {"output": {"voice": "alloy"}}}, spoke=True)
     check_session_update(session, {"type": "realtime", "tracing": "auto"}, spoke=False)
     traced = {**session, "tracing": "auto"}
     check_session_update(traced, {"type": "realtime", "tracing": "auto"}, spoke=False)
@@ -514,9 +519,11 @@ def test_store_inserts_after_previous_item_or_at_root() -> None:
 
 def test_store_new_item_ids_skip_ids_clients_chose() -> None:
     """A generated item id never collides with an id a client already used."""
-    store = ConversationStore(Ids())
-    store.insert({**text_item("mine"), "id": "item_000001"})
-    assert store.new_item_id() == "item_000002"
+    taken = ConversationStore(Ids(seed=7)).new_item_id()  # the id the next draw gives
+    store = ConversationStore(Ids(seed=7))
+    store.insert({**text_item("mine"), "id": taken})
+    fresh = store.new_item_id()
+    assert fresh != taken and fresh.startswith("item_") and len(fresh) == len(taken)
 
 
 def test_store_truncate_cuts_audio_and_transcript() -> None:
@@ -610,13 +617,13 @@ def responses_with(*turns: Turn) -> Responses:
 def test_responses_one_writes_to_the_conversation_others_run_out_of_band() -> None:
     """A second default response is refused while one runs; out-of-band ones interleave."""
     responses = responses_with(Turn(text="first answer"), Turn(text="side answer"))
-    created, limits = responses.create({})
-    assert (created["type"], limits["type"]) == ("response.created", "rate_limits.updated")
+    (created,) = responses.create({})
+    assert created["type"] == "response.created"
     with pytest.raises(Invalid) as info:
         responses.create({})
     assert info.value.code == "conversation_already_has_active_response"
     assert created["response"]["id"] in info.value.message
-    side, _ = responses.create({"conversation": "none"})
+    (side,) = responses.create({"conversation": "none"})
     first_two = [responses.next_event(), responses.next_event()]
     assert [e["response_id"] for e in first_two if e] == [
         created["response"]["id"],
@@ -624,7 +631,7 @@ def test_responses_one_writes_to_the_conversation_others_run_out_of_band() -> No
     ]
     while (event := responses.next_event()) is not None:
         last = event
-    assert last["type"] == "response.done" and not responses.has_active
+    assert last["type"] == "rate_limits.updated" and not responses.has_active
 
 
 def test_cancel_closes_the_open_item_as_incomplete() -> None:
@@ -638,12 +645,13 @@ def test_cancel_closes_the_open_item_as_incomplete() -> None:
     assert [e["type"] for e in events] == [
         "response.output_text.done",
         "response.content_part.done",
-        "response.output_item.done",
         "conversation.item.done",
+        "response.output_item.done",
         "response.done",
+        "rate_limits.updated",
     ]
-    assert events[2]["item"]["status"] == "incomplete"
-    assert events[-1]["response"]["status_details"] == {
+    assert events[3]["item"]["status"] == "incomplete"
+    assert events[4]["response"]["status_details"] == {
         "type": "cancelled",
         "reason": "client_cancelled",
     }
@@ -699,9 +707,10 @@ def test_api_error_renders_the_event_and_http_bodies() -> None:
     error = ApiError("invalid_value", "Bad.", "session.model")
     event = error.event(Ids(), "evt_1")
     assert_server_event(event)
+    assert list(event)[:2] == ["type", "event_id"]  # the real service's order
     assert event == {
-        "event_id": "event_000001",
         "type": "error",
+        "event_id": event["event_id"],
         "error": {
             "type": "invalid_request_error",
             "code": "invalid_value",

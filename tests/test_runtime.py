@@ -17,10 +17,10 @@ from rtagent import (
     Agent,
     ConnectionLost,
     FrameSkipped,
-    HandshakeError,
     Reconnected,
     ReconnectFailed,
     RetryPolicy,
+    SessionRefused,
     ToolError,
     ToolFinished,
     connect,
@@ -43,7 +43,7 @@ async def test_text_turn() -> None:
 async def test_single_tool_turn() -> None:
     """A function call runs once, its output is posted, then one response.create follows."""
     agent = Echo()
-    turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="done")]
+    turns = [Turn(calls=[Call("echo", {"text": "x"}, call_id="call_1")]), Turn(text="done")]
     with anyio.fail_after(10):
         async with live(agent, turns) as (server, session):
             assert await session.ask("go") == "done"
@@ -73,7 +73,8 @@ async def test_parallel_calls_one_response_create_after_all_outputs() -> None:
             return n
 
     agent = Slow()
-    turns = [Turn(calls=[Call("work", {"n": i}) for i in range(3)]), Turn(text="all done")]
+    turns = [Turn(calls=[Call("work", {"n": i}, call_id=f"call_{i + 1}") for i in range(3)]),
+             Turn(text="all done")]
     with anyio.fail_after(10):
         async with live(agent, turns) as (server, session):
             assert await session.ask("go") == "all done"
@@ -149,8 +150,9 @@ async def test_tool_failures_become_outputs() -> None:
             return n
 
     turns = [
-        Turn(calls=[Call("boom"), Call("refuse"), Call("slow"), Call("typed", {"n": "abc"}),
-                    Call("typed", '{"n": 1')]),
+        Turn(calls=[Call("boom", call_id="call_1"), Call("refuse", call_id="call_2"),
+                    Call("slow", call_id="call_3"), Call("typed", {"n": "abc"}, call_id="call_4"),
+                    Call("typed", '{"n": 1', call_id="call_5")]),
         Turn(text="recovered"),
     ]
     with anyio.fail_after(10):
@@ -345,14 +347,14 @@ async def test_retry_limit_gives_one_clear_error() -> None:
 
 
 async def test_first_connect_refused_key_is_not_retried() -> None:
-    """A 401 on the first connect raises HandshakeError at once."""
+    """A refused key (an error event, then close 3000) on the first connect raises SessionRefused at once."""
     with anyio.fail_after(10):
         async with LocalRealtimeServer(brain=ScriptedBrain([]), api_key="right") as server:
-            with pytest.raises(HandshakeError) as info:
+            with pytest.raises(SessionRefused) as info:
                 async with connect(Echo(), url=server.url, api_key="wrong", retry=FAST_RETRY):
                     pass
-            assert info.value.status_code == 401
-            assert len(server.connections) == 0
+            assert (info.value.close_code, info.value.code) == (3000, "invalid_api_key")
+            assert len(server.connections) == 1
 
 
 async def test_unreachable_server_exhausts_retries() -> None:

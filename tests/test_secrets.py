@@ -9,7 +9,7 @@ import anyio.to_thread
 import pytest
 
 from rtagent import Agent, tool
-from rtagent._errors import ConfigurationError, HandshakeError, TransportError
+from rtagent._errors import ConfigurationError, SessionRefused, TransportError
 from rtagent._runtime import connect
 from rtagent._secrets import (
     ClientSecret,
@@ -55,13 +55,13 @@ async def test_minted_secret_opens_a_session() -> None:
 
 
 async def test_unknown_secret_is_rejected_on_connect() -> None:
-    """A secret the server did not mint is refused with HTTP 401."""
+    """A secret the server did not mint is refused like a bad key: an error event, then close 3000."""
     with anyio.fail_after(10):
         async with LocalRealtimeServer(api_key=KEY) as server:
-            with pytest.raises(HandshakeError) as info:
+            with pytest.raises(SessionRefused) as info:
                 async with connect(Greeter(), url=server.url, api_key="ek_not_minted_here"):
                     pass
-            assert info.value.status_code == 401
+            assert (info.value.close_code, info.value.code) == (3000, "invalid_api_key")
 
 
 async def test_wrong_key_cannot_mint() -> None:

@@ -2,8 +2,9 @@
 
 An :class:`ApiError` is the four fields the real API reports (``type``, ``code``,
 ``message``, ``param``). It renders as the ``error`` server event (PROTOCOL.md §3: the
-socket stays open, ``event_id`` names the client event that caused it) and as the JSON
-body of an HTTP error (a rejected upgrade, ``POST /v1/realtime/client_secrets``).
+socket stays open, ``event_id`` names the client event that caused it, or, for a refused
+session, the socket closes after it) and as the JSON body of an HTTP error (an unknown
+path, ``POST /v1/realtime/client_secrets``).
 
 Errors that break one client event's rule are raised where the rule lives (as
 :class:`~rtagent.local._validate.Invalid`) and converted here; the errors that belong to
@@ -25,11 +26,13 @@ __all__ = [
     "BETA_API_SHAPE_DISABLED",
     "INVALID_JSON_BODY",
     "MISSING_API_KEY",
+    "MISSING_CREDENTIALS",
     "MISSING_MODEL",
     "SESSION_EXPIRED",
     "ApiError",
     "incorrect_api_key",
     "injected_error_body",
+    "invalid_model",
     "invalid_url",
 ]
 
@@ -93,7 +96,7 @@ def injected_error_body(fields: Mapping[str, Any]) -> dict[str, Any]:
 SESSION_EXPIRED = ApiError(
     "session_expired", "Your session hit the maximum duration of 60 minutes."
 )
-# Sent to ``OpenAI-Beta: realtime=v1`` connections before closing with 4000.
+# Sent to ``OpenAI-Beta: realtime=v1`` sessions before closing with 4000.
 BETA_API_SHAPE_DISABLED = ApiError(
     "beta_api_shape_disabled",
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
@@ -103,19 +106,33 @@ MISSING_API_KEY = ApiError(
     "You didn't provide an API key. You need to provide your API key in an "
     "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
 )
-MISSING_MODEL = ApiError(
-    "missing_required_parameter", "Missing required parameter: 'model'.", "model"
+# A WebSocket session opened without credentials: the real service reports no code.
+MISSING_CREDENTIALS = ApiError(
+    None,
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
 )
+MISSING_MODEL = ApiError("missing_model", "Missing required parameter: 'model'.", "model")
 INVALID_JSON_BODY = ApiError("invalid_json", "We could not parse the JSON body of your request.")
 
 
 def incorrect_api_key(key: str) -> ApiError:
-    """401 for a key that is not the server's (shown masked, as the real API does)."""
+    """A key that is not the server's (shown masked, as the real API does).
+
+    A WebSocket session closes with 3000 after it; the REST endpoint answers HTTP 401.
+    """
     masked = key[:5] + "*" * 4 + key[-4:] if len(key) > 12 else key[:3] + "****"
     return ApiError(
         "invalid_api_key",
         f"Incorrect API key provided: {masked}. "
         "You can find your API key at https://platform.openai.com/account/api-keys.",
+    )
+
+
+def invalid_model(model: str) -> ApiError:
+    """The refusal of a ``?model=`` the realtime service does not serve."""
+    return ApiError(
+        "invalid_model", f"Model '{model}' is not supported in realtime mode.", "model"
     )
 
 

@@ -268,8 +268,10 @@ class RuleBrain:
       with ``_`` as spaces, or words of its description) with arguments filled from the
       text using the tool's JSON schema, skipping tools whose required arguments cannot
       be filled;
-    * otherwise reply in plain text (a greeting for "hello", else an acknowledgement).
-      Instructions that mention pirates get pirate speech.
+    * otherwise reply in plain text: a greeting for "hello", else a sentence saying what
+      this stand-in cannot do (answer freely) and which tools it could call; it never
+      repeats the user's words as if it had understood them. Instructions that mention
+      pirates get pirate speech.
     """
 
     def reply(self, convo: Conversation) -> Turn:
@@ -283,14 +285,14 @@ class RuleBrain:
             call = self._pick_call(text, convo)
             if call is not None:
                 return Turn(calls=[call])
-            return Turn(text=self._chat(text, pirate))
+            return Turn(text=self._chat(text, pirate, convo))
         if last is not None and last.get("type") == "function_call":
             return Turn(
                 text=_flavour(f"I am waiting for the result of {last.get('name')}.", pirate)
             )
-        return Turn(text=self._chat("", pirate))
+        return Turn(text=self._chat("", pirate, convo))
 
-    def _chat(self, text: str, pirate: bool) -> str:
+    def _chat(self, text: str, pirate: bool, convo: Conversation) -> str:
         words = _words(text)
         lowered = " ".join(words)
         if not words or any(
@@ -301,8 +303,21 @@ class RuleBrain:
                 if pirate
                 else "Hello! How can I help you today?"
             )
-        stripped = text.strip().rstrip(".!?")
-        return _flavour(f"Got it: {stripped}.", pirate) if stripped else _flavour("Got it.", pirate)
+        names = [
+            str(t["name"])
+            for t in convo.tools
+            if t.get("type", "function") == "function" and t.get("name")
+        ]
+        can = (
+            f"I can only call the tools you name ({', '.join(names)}) with what you say."
+            if names
+            else "I have no tools to call here."
+        )
+        return _flavour(
+            "I cannot answer that: I am the local server's rule-based stand-in for a model, "
+            f"not a real one. {can}",
+            pirate,
+        )
 
     def _pick_call(self, text: str, convo: Conversation) -> Call | None:
         choice = convo.tool_choice

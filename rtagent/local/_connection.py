@@ -3,7 +3,8 @@
 One task reads client frames and feeds the engine; one writer task owns the send
 side and streams response events one by one (with a checkpoint between them, so
 ``response.cancel`` and barge-in land mid-response). Faults are applied here, and
-everything sent and received is recorded in a :class:`ConnectionRecord`.
+everything sent and received is recorded in a :class:`ConnectionRecord`, and logged at
+INFO on ``rtagent.local`` (event types and ids only: never a payload, a header or a key).
 """
 
 from __future__ import annotations
@@ -116,12 +117,19 @@ class Connection:
 
     async def run(self) -> None:
         """Serve the connection until the client leaves, a fault drops it or it expires."""
+        logger.info(
+            "connection %d: opened (model %s%s)",
+            self.record.index,
+            self.record.query.get("model", "-"),
+            ", sideband" if self.engine.flavor.sideband else "",
+        )
         with self.scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._writer)
                 tg.start_soon(self._expire)
                 await self._reader()
-                tg.cancel_scope.cancel()
+                if not self.engine.close_requested:  # else the writer closes, then cancels
+                    tg.cancel_scope.cancel()
 
     def _push(self, events: list[dict[str, Any]]) -> None:
         self.outbox.extend(events)
@@ -144,12 +152,25 @@ class Connection:
                 if isinstance(parsed, dict):
                     self.record.received.append(parsed)
                 self.notify()
+                if isinstance(parsed, dict) and logger.isEnabledFor(logging.INFO):
+                    logger.info(
+                        "connection %d: <- %s%s",
+                        self.record.index,
+                        parsed.get("type"),
+                        f" ({parsed['event_id']})" if isinstance(parsed.get("event_id"), str) else "",
+                    )
                 if self._drop_on_receive(parsed):
                     await self._abort()
                     return
                 self._push(self.engine.handle_text(message))
+                if self.engine.close_requested:
+                    # session.close: what is queued goes out, then a normal close.
+                    self.outbox.append(_Close(1000, ""))
+                    return
         except TransportError as exc:
             logger.debug("connection %d ended: %r", self.record.index, exc)
+        finally:
+            logger.info("connection %d: closed", self.record.index)
 
     def _drop_on_receive(self, event: Any) -> bool:
         wanted = self.faults.drop_after_received
@@ -206,6 +227,7 @@ class Connection:
         await self.ws.send(json.dumps(event))
         self.record.sent.append(event)
         self.notify()
+        logger.info("connection %d: -> %s", self.record.index, kind)
         self.sent_counts[kind] += 1
         if self.faults.drop_after_sent == kind and self.sent_counts[kind] == self.faults.drop_nth:
             await self._abort()

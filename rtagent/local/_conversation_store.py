@@ -116,10 +116,19 @@ class ConversationStore:
             )
         ]
 
-    def done(self, item: dict[str, Any]) -> Event:
-        """``conversation.item.done`` for an item of the conversation."""
+    def done(self, item: dict[str, Any], *, output: bool = False) -> Event:
+        """``conversation.item.done`` for an item of the conversation.
+
+        Args:
+            item: the item, now final.
+            output: the item is a response's output. The real service then reports
+                ``previous_item_id`` as ``null`` when the previous item is the first of
+                the conversation (every recording shows it; other items name it).
+        """
         pos = self.find(item["id"])
         prev = self.items[pos - 1]["id"] if pos > 0 else None
+        if output and pos == 1:
+            prev = None
         return server_event(
             self._ids, "conversation.item.done", previous_item_id=prev, item=public_item(item)
         )
@@ -148,8 +157,11 @@ class ConversationStore:
             )
         # Both defaults are drawn even when the client chose the value (ids stay predictable).
         item.setdefault("id", self.new_item_id())
-        item["object"] = "realtime.item"
-        item["status"] = "completed"
+        item.pop("object", None)  # recorded items carry no "object"
+        if item["type"] == "function_call_output":
+            item.pop("status", None)  # recorded: a function_call_output has no status
+        else:
+            item["status"] = "completed"
         if item["type"] == "function_call":
             item.setdefault("call_id", self._ids.new("call"))
         if item["type"] == "message":

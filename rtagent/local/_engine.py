@@ -15,7 +15,9 @@ type to one handler, and each handler asks the part that owns the state:
 - :class:`~._api_error.ApiError`: the ``error`` event for a broken rule.
 
 The rules that span parts (a VAD stop commits and may start a response, speech
-interrupts the active one) live here.
+interrupts the active one) live here, with what is not a GA client event at all: a
+binary frame (refused with ``invalid_event``, as the real service does) and
+``session.close`` (the socket is closed normally).
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from ._api_error import SESSION_EXPIRED, ApiError, injected_error_body
 from ._brains import Brain, RuleBrain
 from ._conversation_store import ConversationStore
 from ._input_audio import InputAudio
+from ._models import DEFAULT_MODEL
 from ._responses import Responses
-from ._session_config import DEFAULT_MODEL, SessionConfig, default_session
+from ._session_config import SessionConfig, default_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
-from ._validate import Invalid, check
-from ._wire import Event, Ids, server_event
+from ._validate import Invalid, check, without_unset_nulls
+from ._wire import PLAIN, Event, Flavor, Ids, server_event
 
 # DEFAULT_MODEL, Ids and default_session are re-exported for bench/server.py.
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
@@ -50,6 +53,7 @@ class Engine:
         ids: id factory shared by the server's connections.
         model: the ``model`` query parameter.
         connection_index: 0-based index of this connection on its server.
+        flavor: the service imitated (Azure, a sideband of a call).
         session_max_seconds: lifetime advertised in ``expires_at``.
         session_overrides: initial session fields (from an ephemeral client secret).
         audio_chunk_ms: duration of each ``response.output_audio.delta``.
@@ -68,6 +72,7 @@ class Engine:
         ids: Ids | None = None,
         model: str = DEFAULT_MODEL,
         connection_index: int = 0,
+        flavor: Flavor = PLAIN,
         session_max_seconds: float = 3600,
         session_overrides: dict[str, Any] | None = None,
         audio_chunk_ms: int = 100,
@@ -78,6 +83,10 @@ class Engine:
         self.brain: Brain = brain if brain is not None else RuleBrain()
         self.ids = ids or Ids()
         self.connection_index = connection_index
+        self.flavor = flavor
+        self.close_requested = False
+        """A ``session.close`` arrived: the connection closes once what is queued is sent."""
+        self._transcription_turn = False
         self._auto_response_after_output = auto_response_after_output
         expires_at = int(clock() + session_max_seconds)
         self._config = SessionConfig(self.ids, model, expires_at, session_overrides)
@@ -88,10 +97,13 @@ class Engine:
             self._config,
             self._store,
             self.brain,
+            flavor=flavor,
             connection_index=connection_index,
             audio_chunk_ms=max(1, audio_chunk_ms),
             duplicate_call_ids=duplicate_call_ids,
+            on_idle=self._create_deferred_items,
         )
+        self._deferred: list[dict[str, Any]] = []
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -116,25 +128,38 @@ class Engine:
         return self._responses.has_active
 
     def start(self) -> list[Event]:
-        """Events to send right after the handshake: ``session.created``."""
-        return [self._config.created()]
+        """Events to send right after the handshake: ``session.created`` (none for a sideband)."""
+        return [] if self.flavor.sideband else [self._config.created()]
 
     def handle_text(self, text: str | bytes) -> list[Event]:
-        """Handle one raw client frame; malformed JSON becomes an ``error`` event."""
+        """Handle one raw client frame; malformed JSON becomes an ``error`` event.
+
+        A binary frame (``bytes``) is refused: events travel as JSON text frames.
+        """
+        if isinstance(text, bytes):
+            error = self.error(
+                "invalid_event",
+                "Binary frames are not supported: send each event as a JSON text frame.",
+            )
+            return [*self._responses.drain_ended(), error]
         try:
             event = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            return [self.error("invalid_json", f"Invalid JSON in client event: {exc}.")]
+            error = self.error("invalid_json", f"Invalid JSON in client event: {exc}.")
+            return [*self._responses.drain_ended(), error]
         if not isinstance(event, dict):
-            return [self.error("invalid_json", "Client events must be JSON objects.")]
+            error = self.error("invalid_json", "Client events must be JSON objects.")
+            return [*self._responses.drain_ended(), error]
         return self.handle(event)
 
     def handle(self, event: dict[str, Any]) -> list[Event]:
         """Handle one parsed client event; return the events to send now.
 
         A broken rule is answered with an ``error`` event naming the client event's
-        ``event_id``; the connection goes on.
+        ``event_id``; the connection goes on. What an ended response still had to send
+        (``rate_limits.updated``, items created while it ran) comes first.
         """
+        out = self._responses.drain_ended()
         eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
         kind = event.get("type")
         if not isinstance(kind, str):
@@ -144,11 +169,16 @@ class Engine:
                 else "Invalid type for 'type'."
             )
             code = "missing_required_parameter" if kind is None else "invalid_type"
-            return [self.error(code, msg, param="type", event_id=eid)]
+            return [*out, self.error(code, msg, param="type", event_id=eid)]
+        if kind == "session.close":
+            # Not a GA client event, but accepted: the session ends and the socket closes.
+            self.close_requested = True
+            return out
         handler = self.HANDLERS.get(kind)
         if handler is None:
             supported = ", ".join(f"'{t}'" for t in CLIENT_EVENT_TYPES)
             return [
+                *out,
                 self.error(
                     "invalid_value",
                     f"Invalid value: '{kind}'. Supported values are: {supported}.",
@@ -157,14 +187,27 @@ class Engine:
                 )
             ]
         try:
-            check(EVENT_SPECS[kind], event)
-            return handler(self, event)
+            spec = EVENT_SPECS[kind]
+            if kind in ("session.update", "response.create"):
+                event = without_unset_nulls(spec, event)  # null means "not set" here
+            check(spec, event)
+            return out + handler(self, event)
         except Invalid as exc:
-            return [ApiError.from_invalid(exc).event(self.ids, eid)]
+            return [*out, ApiError.from_invalid(exc).event(self.ids, eid)]
 
     def next_event(self) -> Event | None:
-        """The next streamed response event (round-robin over active responses), or None."""
-        return self._responses.next_event()
+        """The next streamed event, or None.
+
+        Responses stream round-robin; input transcriptions take turns with them, so
+        their deltas interleave with a reply as the real service's do.
+        """
+        self._transcription_turn = not self._transcription_turn
+        sources = (self._input.next_event, self._responses.next_event)
+        for source in sources if self._transcription_turn else sources[::-1]:
+            event = source()
+            if event is not None:
+                return event
+        return None
 
     def error(
         self,
@@ -223,6 +266,11 @@ class Engine:
         )
 
     def _on_conversation_item_create(self, event: dict[str, Any]) -> list[Event]:
+        if self._responses.has_active:
+            # Recorded: an item created while a response writes to the conversation enters
+            # it (conversation.item.added/done) only after that response.done.
+            self._deferred.append(event)
+            return []
         item, out = self._store.create(event["item"], event.get("previous_item_id"))
         if (
             item["type"] == "function_call_output"
@@ -230,6 +278,18 @@ class Engine:
             and not self._responses.has_active
         ):
             out += self._responses.start({})
+        return out
+
+    def _create_deferred_items(self) -> list[Event]:
+        """The items created while the last response ran enter the conversation now."""
+        out: list[Event] = []
+        while self._deferred and not self._responses.has_active:
+            event = self._deferred.pop(0)
+            eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            try:
+                out += self._on_conversation_item_create(event)
+            except Invalid as exc:
+                out.append(ApiError.from_invalid(exc).event(self.ids, eid))
         return out
 
     def _on_conversation_item_retrieve(self, event: dict[str, Any]) -> list[Event]:

@@ -6,12 +6,20 @@ commits the buffer as a user item. Without it, ``input_audio_buffer.commit`` doe
 (PROTOCOL.md §2, §5, §6). What follows a VAD transition (cancelling the active
 response, starting a new one) is the engine's call: :meth:`InputAudio.append` only
 returns the transitions, and the engine asks for each one's events in turn.
+
+Input transcription (when the session enables it) streams like the real service's:
+``conversation.item.input_audio_transcription.delta`` events, then ``...completed``,
+produced lazily by :meth:`InputAudio.next_event`, so that they come after the
+``response.created`` a VAD stop causes and interleave with the reply.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 from ._audio import EnergyVad, VadEvent, bytes_per_ms, decode_samples
 from ._conversation_store import ConversationStore
@@ -38,6 +46,16 @@ class InputAudio:
         self._buffer = bytearray()
         self._vad = EnergyVad()
         self._speech_item_id: str | None = None
+        self._transcriptions: deque[Iterator[Event]] = deque()
+
+    def next_event(self) -> Event | None:
+        """The next streamed input transcription event, or None."""
+        while self._transcriptions:
+            event = next(self._transcriptions[0], None)
+            if event is not None:
+                return event
+            self._transcriptions.popleft()
+        return None
 
     def append(self, audio: str) -> list[VadEvent]:
         """Buffer base64 audio; return the VAD transitions it caused (none without VAD).
@@ -122,7 +140,6 @@ class InputAudio:
         prev = self._store.last_id()
         item = {
             "id": item_id,
-            "object": "realtime.item",
             "type": "message",
             "status": "completed",
             "role": "user",
@@ -138,14 +155,39 @@ class InputAudio:
         out.append(self._store.done(item))
         if self._config.transcribes_input():
             seconds = len(audio) / (bytes_per_ms(self._config.input_format()) * 1000)
-            out.append(
-                server_event(
-                    self._ids,
-                    "conversation.item.input_audio_transcription.completed",
-                    item_id=item_id,
-                    content_index=0,
-                    transcript=f"(speech, {seconds:.1f} s)",
-                    usage={"type": "duration", "seconds": round(seconds, 3)},
-                )
-            )
+            self._transcriptions.append(self._transcribe(item, seconds))
         return out
+
+    def _transcribe(self, item: dict[str, Any], seconds: float) -> Iterator[Event]:
+        """Stream the transcript of a committed user item, then complete it."""
+        transcript = f"(speech, {seconds:.1f} s)"
+        where = {"item_id": item["id"], "content_index": 0}
+        for i, word in enumerate(transcript.split(" ")):
+            delta = word if i == 0 else " " + word
+            yield server_event(
+                self._ids,
+                "conversation.item.input_audio_transcription.delta",
+                **where,
+                delta=delta,
+                obfuscation=self._ids.obfuscation(delta),
+            )
+        item["content"][0]["transcript"] = transcript
+        if "whisper" in self._config.transcription_model():
+            usage: dict[str, Any] = {"type": "duration", "seconds": round(seconds, 3)}
+        else:  # as recorded for gpt-4o-transcribe: token counts
+            audio_tokens = max(1, round(seconds * 10))
+            text_tokens = max(1, len(transcript) // 4)
+            usage = {
+                "type": "tokens",
+                "total_tokens": audio_tokens + text_tokens,
+                "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": text_tokens,
+            }
+        yield server_event(
+            self._ids,
+            "conversation.item.input_audio_transcription.completed",
+            **where,
+            transcript=transcript,
+            usage=usage,
+        )

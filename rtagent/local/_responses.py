@@ -1,11 +1,17 @@
 """Responses of one connection: the runs in flight and the lazy event stream of each.
 
-A response starts with ``response.created`` and ``rate_limits.updated``, sent at once;
-the rest (output items: messages with text or audio, function calls) is generated
-lazily, one event per :meth:`Responses.next_event`, so a ``response.cancel`` or a VAD
-barge-in can cut in between. Every response ends with exactly one ``response.done``
-(PROTOCOL.md §3, §7). Only one response at a time may write to the default
-conversation; out-of-band ones (``conversation: "none"``) run alongside.
+A response starts with ``response.created``, sent at once; the rest (output items:
+messages with text or audio, function calls) is generated lazily, one event per
+:meth:`Responses.next_event`, so a ``response.cancel`` or a VAD barge-in can cut in
+between. Every response ends with exactly one ``response.done`` (PROTOCOL.md §3, §7),
+followed on api.openai.com by ``rate_limits.updated`` (tokens only). Only one response
+at a time may write to the default conversation; out-of-band ones (``conversation:
+"none"``) run alongside.
+
+The order and shapes are those of recorded real traffic (``tests/replay/``): an item
+ends with ``conversation.item.done`` before ``response.output_item.done``; deltas carry
+``obfuscation``; with the gpt-realtime-2.x models a message carries ``phase`` and a
+spoken or written preamble is still streaming when the first ``function_call`` opens.
 """
 
 from __future__ import annotations
@@ -14,21 +20,25 @@ import base64
 import copy
 import logging
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._audio import synth_speech
-from ._brains import Brain, Conversation, Turn
+from ._brains import Brain, Call, Conversation, Turn
 from ._conversation_store import ConversationStore, public_item
+from ._models import defaults_for
 from ._session_config import SessionConfig
 from ._usage import UsageMeter, tokens
 from ._validate import Invalid
-from ._wire import Event, Ids, server_event
+from ._wire import PLAIN, Event, Flavor, Ids, server_event
 
 __all__ = ["Responses"]
 
 logger = logging.getLogger("rtagent.local")
+
+_TOKENS_LIMIT = 15_000_000
+"""The ``limit`` of the ``tokens`` rate limit (as recorded for a paid account)."""
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -53,7 +63,7 @@ def _token_limit(max_output_tokens: int | str) -> int:
 
 @dataclass
 class _Open:
-    """The output item of a response that is still streaming (closed on cancel)."""
+    """An output item of a response that is still streaming (closed on cancel)."""
 
     item: dict[str, Any]
     output_index: int
@@ -77,9 +87,11 @@ class _Run:
     convo: Conversation
     turn: Turn
     output: list[dict[str, Any]] = field(default_factory=list)
-    current: _Open | None = None
+    open: list[_Open] = field(default_factory=list)
     stream: Generator[Event, None, None] | None = None
     finished: bool = False
+    playing: bool = False
+    """Sideband: ``output_audio_buffer.started`` was sent (``stopped`` follows the end)."""
 
 
 class Responses:
@@ -87,12 +99,15 @@ class Responses:
 
     Args:
         ids: id factory (response, item, call and event ids).
-        config: the session (defaults of each response).
+        config: the session (defaults of each response, the model).
         store: the default conversation (context, and where output items go).
         brain: decides what each response says.
+        flavor: the service imitated (Azure's extra fields, a sideband's audio).
         connection_index: 0-based index of the connection, shown to the brain.
         audio_chunk_ms: duration of each ``response.output_audio.delta``.
         duplicate_call_ids: fault: issue each function_call twice with one call_id.
+        on_idle: called when the response writing to the conversation has ended; its
+            events follow that response's last ones.
     """
 
     def __init__(
@@ -102,14 +117,19 @@ class Responses:
         store: ConversationStore,
         brain: Brain,
         *,
+        flavor: Flavor = PLAIN,
         connection_index: int = 0,
         audio_chunk_ms: int = 100,
         duplicate_call_ids: bool = False,
+        on_idle: Callable[[], list[Event]] | None = None,
     ) -> None:
+        self._on_idle = on_idle
         self._ids = ids
         self._config = config
         self._store = store
         self._brain = brain
+        self._flavor = flavor
+        self._phases = defaults_for(str(config.session["model"])).phases
         self._connection_index = connection_index
         self._audio_chunk_ms = audio_chunk_ms
         self._duplicate_call_ids = duplicate_call_ids
@@ -166,7 +186,7 @@ class Responses:
         return self._cancel(self._active, "turn_detected")
 
     def start(self, params: dict[str, Any]) -> list[Event]:
-        """Start a response; return its first events, sent at once like the real server.
+        """Start a response; return ``response.created``, sent at once like the real server.
 
         ``response.created`` goes out before any event caused by a later client event,
         so a client can rely on it to know a response started; the rest streams lazily.
@@ -217,22 +237,20 @@ class Responses:
         self._runs.append(run)
         if in_conversation:
             self._active = run
-        limit = _token_limit(run.max_output_tokens)
-        return [
-            self._event("response.created", response=self._response(run, "in_progress")),
-            self._event(
-                "rate_limits.updated",
-                rate_limits=[
-                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                    {
-                        "name": "tokens",
-                        "limit": 800000,
-                        "remaining": 800000 - limit,
-                        "reset_seconds": 0.307,
-                    },
-                ],
-            ),
-        ]
+        return [self._event("response.created", response=self._response(run, "in_progress"))]
+
+    def drain_ended(self) -> list[Event]:
+        """What ended responses still have to send (after ``response.done``), all at once.
+
+        The real server sends these before it reads the next client event, so a client
+        event must not overtake them.
+        """
+        out: list[Event] = []
+        for run in [r for r in self._runs if r.finished]:
+            assert run.stream is not None
+            out += list(run.stream)
+            self._runs.remove(run)
+        return out
 
     def next_event(self) -> Event | None:
         """The next streamed response event (round-robin over active responses), or None."""
@@ -242,8 +260,7 @@ class Responses:
             event = next(run.stream, None)
             if event is None:
                 continue
-            if not run.finished:
-                self._runs.append(run)
+            self._runs.append(run)
             return event
         return None
 
@@ -269,31 +286,51 @@ class Responses:
             "metadata": run.metadata,
         }
 
-    def _done(self, run: _Run, status: str, details: Any) -> Event:
+    def _end(self, run: _Run, status: str, details: Any) -> list[Event]:
+        """``response.done``, then what the real service sends after it."""
+        self._finish(run)
         usage = self._usage.measure(run.convo, run.output, self._store.audio)
-        return self._event("response.done", response=self._response(run, status, details, usage))
+        out = [self._event("response.done", response=self._response(run, status, details, usage))]
+        if not self._flavor.azure:
+            # rate_limits.updated: recorded after response.done, with the tokens limit only.
+            out.append(
+                self._event(
+                    "rate_limits.updated",
+                    rate_limits=[
+                        {
+                            "name": "tokens",
+                            "limit": _TOKENS_LIMIT,
+                            "remaining": _TOKENS_LIMIT - usage["total_tokens"],
+                            "reset_seconds": 0.002,
+                        }
+                    ],
+                )
+            )
+        if run.playing:
+            # output_audio_buffer.stopped: the call has played the response's audio.
+            out.append(self._event("output_audio_buffer.stopped", response_id=run.id))
+        if run.in_conversation and self._on_idle is not None:
+            out += self._on_idle()
+        return out
 
     def _finish(self, run: _Run) -> None:
         run.finished = True
-        run.current = None
         if self._active is run:
             self._active = None
 
     def _cancel(self, run: _Run, reason: str) -> list[Event]:
         """Close a streaming response now: incomplete items, then response.done cancelled."""
         out: list[Event] = []
-        if run.current is not None:
-            if run.current.item["type"] == "message":
-                out += self._end_message(run, "incomplete")
+        for cur in list(run.open):
+            if cur.item["type"] == "message":
+                out += self._end_message(run, cur, "incomplete")
             else:
-                out += self._end_call(run, "incomplete")
+                out += self._end_call(run, cur, "incomplete")
         if run.stream is not None:
             run.stream.close()
         if run in self._runs:
             self._runs.remove(run)
-        self._finish(run)
-        out.append(self._done(run, "cancelled", {"type": "cancelled", "reason": reason}))
-        return out
+        return out + self._end(run, "cancelled", {"type": "cancelled", "reason": reason})
 
     # ---- the lazy stream -------------------------------------------------------------------
 
@@ -306,89 +343,111 @@ class Responses:
                 if isinstance(turn.fail, str)
                 else ("The server had an error while processing your request. Sorry about that!")
             )
-            self._finish(run)
             failure: dict[str, Any] = {
                 "type": "failed",
                 "error": {"type": "server_error", "code": "server_error", "message": message},
             }
-            yield self._done(run, "failed", failure)
+            yield from self._end(run, "failed", failure)
             return
         budget = _token_limit(run.max_output_tokens)
         incomplete = False
+        calls: list[Call] = []
+        for call in turn.calls:
+            call_id = call.call_id or self._ids.new("call")
+            copies = 2 if self._duplicate_call_ids else 1
+            calls += [Call(call.name, call.arguments, call_id)] * copies
+        preamble: _Open | None = None
         text = turn.text if isinstance(turn.text, str) else None
         if text:
             if tokens(text) > budget:
                 text, incomplete = text[: budget * 4], True
             budget -= tokens(text)
-            yield from self._stream_message(run, text, incomplete)
-        if not incomplete:
-            for call in turn.calls:
-                call_id = call.call_id or self._ids.new("call")
-                for _ in range(2 if self._duplicate_call_ids else 1):
-                    args = call.arguments_json()
-                    if tokens(args) + 5 > budget:
-                        incomplete = True
-                        break
-                    budget -= tokens(args) + 5
-                    yield from self._stream_call(run, call.name, call_id, args)
-                if incomplete:
-                    break
-        self._finish(run)
+            phase = ("commentary" if calls else "final_answer") if self._phases else None
+            preamble = yield from self._open_message(run, phase)
+            yield from self._message_deltas(run, preamble, text)
+            if incomplete or not (self._phases and calls):
+                yield from self._end_message(
+                    run, preamble, "incomplete" if incomplete else "completed"
+                )
+                preamble = None
+        for call in [] if incomplete else calls:
+            args = call.arguments_json()
+            if tokens(args) + 5 > budget:
+                incomplete = True
+                break
+            budget -= tokens(args) + 5
+            cur = yield from self._open_call(run, call.name, str(call.call_id))
+            yield from self._call_deltas(run, cur, args)
+            if preamble is not None:
+                # gpt-realtime-2.x: the preamble ends while the call's arguments stream.
+                yield from self._end_message(run, preamble, "completed")
+                preamble = None
+            yield from self._end_call(run, cur, "completed")
+        if preamble is not None:
+            yield from self._end_message(run, preamble, "completed")
         status = "incomplete" if incomplete else "completed"
         details: dict[str, Any] | None = (
             {"type": "incomplete", "reason": "max_output_tokens"} if incomplete else None
         )
-        yield self._done(run, status, details)
+        yield from self._end(run, status, details)
 
     def _open_item(self, run: _Run, item: dict[str, Any]) -> Iterator[Event]:
-        run.current = _Open(item=item, output_index=len(run.output))
+        cur = _Open(item=item, output_index=len(run.output))
+        run.open.append(cur)
         run.output.append(item)
         yield self._event(
             "response.output_item.added",
             response_id=run.id,
-            output_index=run.current.output_index,
+            output_index=cur.output_index,
             item=public_item(item),
         )
         if run.in_conversation:
             yield from self._store.insert(item)
 
-    def _close_item(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
+    def _close_item(self, run: _Run, cur: _Open, status: str) -> list[Event]:
+        """The item is final: conversation.item.done, then response.output_item.done."""
         cur.item["status"] = status
-        run.current = None
-        out = [
+        run.open.remove(cur)
+        out = []
+        if run.in_conversation and self._store.find(cur.item["id"]) >= 0:
+            out.append(self._store.done(cur.item, output=True))
+        out.append(
             self._event(
                 "response.output_item.done",
                 response_id=run.id,
                 output_index=cur.output_index,
                 item=public_item(cur.item),
             )
-        ]
-        if run.in_conversation and self._store.find(cur.item["id"]) >= 0:
-            out.append(self._store.done(cur.item))
+        )
         return out
 
-    def _stream_message(self, run: _Run, text: str, incomplete: bool) -> Iterator[Event]:
+    def _part_event(self, type: str, where: dict[str, Any], part: dict[str, Any]) -> Event:
+        if self._flavor.azure:
+            # Azure repeats the part as "content" on response.content_part.added/done.
+            return self._event(type, **where, part=part, content=copy.deepcopy(part))
+        return self._event(type, **where, part=part)
+
+    def _where(self, run: _Run, cur: _Open) -> dict[str, Any]:
+        return {
+            "response_id": run.id,
+            "item_id": cur.item["id"],
+            "output_index": cur.output_index,
+            "content_index": 0,
+        }
+
+    def _open_message(self, run: _Run, phase: str | None) -> Generator[Event, None, _Open]:
         audio = run.modalities == ["audio"]
-        item_id = self._store.new_item_id()
         item: dict[str, Any] = {
-            "id": item_id,
-            "object": "realtime.item",
+            "id": self._store.new_item_id(),
             "type": "message",
             "status": "in_progress",
             "role": "assistant",
             "content": [],
         }
+        if phase is not None:
+            item["phase"] = phase
         yield from self._open_item(run, item)
-        cur = run.current
-        assert cur is not None
-        where = {
-            "response_id": run.id,
-            "item_id": item_id,
-            "output_index": cur.output_index,
-            "content_index": 0,
-        }
+        cur = run.open[-1]
         item["content"].append(
             {"type": "output_audio", "transcript": ""}
             if audio
@@ -396,41 +455,57 @@ class Responses:
         )
         cur.part_added = True
         part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
-        yield self._event("response.content_part.added", **where, part=part)
+        yield self._part_event("response.content_part.added", self._where(run, cur), part)
+        return cur
+
+    def _message_deltas(self, run: _Run, cur: _Open, text: str) -> Iterator[Event]:
+        where = self._where(run, cur)
+        item = cur.item
+        if run.modalities != ["audio"]:
+            for delta in _chunks(text, 12):
+                cur.text += delta
+                item["content"][0]["text"] = cur.text
+                yield self._event(
+                    "response.output_text.delta",
+                    **where,
+                    delta=delta,
+                    obfuscation=self._ids.obfuscation(delta),
+                )
+            return
         chunk_bytes = self._audio_chunk_ms * 48
         for delta in _chunks(text, 12):
             cur.text += delta
-            if audio:
-                item["content"][0]["transcript"] = cur.text
-                yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
-                pcm = synth_speech(delta)
-                self.spoke = True
-                if item_id not in self._store.audio:
-                    # Shared with the streaming buffer (no copy per chunk); a truncate
-                    # replaces the entry, so later chunks no longer count.
-                    self._store.keep_audio(item_id, cur.audio)
-                for start in range(0, len(pcm), chunk_bytes):
-                    piece = pcm[start : start + chunk_bytes]
-                    cur.audio += piece
-                    yield self._event(
-                        "response.output_audio.delta",
-                        **where,
-                        delta=base64.b64encode(piece).decode("ascii"),
-                    )
-            else:
-                item["content"][0]["text"] = cur.text
-                yield self._event("response.output_text.delta", **where, delta=delta)
-        yield from self._end_message(run, "incomplete" if incomplete else "completed")
+            item["content"][0]["transcript"] = cur.text
+            yield self._event(
+                "response.output_audio_transcript.delta",
+                **where,
+                delta=delta,
+                obfuscation=self._ids.obfuscation(delta),
+            )
+            pcm = synth_speech(delta)
+            self.spoke = True
+            if item["id"] not in self._store.audio:
+                # Shared with the streaming buffer (no copy per chunk); a truncate
+                # replaces the entry, so later chunks no longer count.
+                self._store.keep_audio(item["id"], cur.audio)
+            if self._flavor.sideband:
+                cur.audio += pcm  # played over the call, not sent on this socket
+                continue
+            for start in range(0, len(pcm), chunk_bytes):
+                piece = pcm[start : start + chunk_bytes]
+                cur.audio += piece
+                yield self._event(
+                    "response.output_audio.delta",
+                    **where,
+                    delta=base64.b64encode(piece).decode("ascii"),
+                )
+        if self._flavor.sideband and not run.playing:
+            # output_audio_buffer.started: the call starts playing the response's audio.
+            run.playing = True
+            yield self._event("output_audio_buffer.started", response_id=run.id)
 
-    def _end_message(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
-        where = {
-            "response_id": run.id,
-            "item_id": cur.item["id"],
-            "output_index": cur.output_index,
-            "content_index": 0,
-        }
+    def _end_message(self, run: _Run, cur: _Open, status: str) -> list[Event]:
+        where = self._where(run, cur)
         out: list[Event] = []
         if cur.part_added:
             if run.modalities == ["audio"]:
@@ -444,14 +519,12 @@ class Responses:
             else:
                 out.append(self._event("response.output_text.done", **where, text=cur.text))
                 part = {"type": "text", "text": cur.text}
-            out.append(self._event("response.content_part.done", **where, part=part))
-        return out + self._close_item(run, status)
+            out.append(self._part_event("response.content_part.done", where, part))
+        return out + self._close_item(run, cur, status)
 
-    def _stream_call(self, run: _Run, name: str, call_id: str, args: str) -> Iterator[Event]:
-        item_id = self._store.new_item_id()
+    def _open_call(self, run: _Run, name: str, call_id: str) -> Generator[Event, None, _Open]:
         item = {
-            "id": item_id,
-            "object": "realtime.item",
+            "id": self._store.new_item_id(),
             "type": "function_call",
             "status": "in_progress",
             "name": name,
@@ -459,26 +532,25 @@ class Responses:
             "arguments": "",
         }
         yield from self._open_item(run, item)
-        cur = run.current
-        assert cur is not None
+        return run.open[-1]
+
+    def _call_deltas(self, run: _Run, cur: _Open, args: str) -> Iterator[Event]:
         step = max(1, math.ceil(len(args) / 3))
         for start in range(0, len(args), step):
             delta = args[start : start + step]
             cur.arguments += delta
-            item["arguments"] = cur.arguments
+            cur.item["arguments"] = cur.arguments
             yield self._event(
                 "response.function_call_arguments.delta",
                 response_id=run.id,
-                item_id=item_id,
+                item_id=cur.item["id"],
                 output_index=cur.output_index,
-                call_id=call_id,
+                call_id=cur.item["call_id"],
                 delta=delta,
+                obfuscation=self._ids.obfuscation(delta),
             )
-        yield from self._end_call(run, "completed")
 
-    def _end_call(self, run: _Run, status: str) -> list[Event]:
-        cur = run.current
-        assert cur is not None
+    def _end_call(self, run: _Run, cur: _Open, status: str) -> list[Event]:
         done = self._event(
             "response.function_call_arguments.done",
             response_id=run.id,
@@ -488,4 +560,4 @@ class Responses:
             name=cur.item["name"],
             arguments=cur.arguments,
         )
-        return [done, *self._close_item(run, status)]
+        return [done, *self._close_item(run, cur, status)]

@@ -1,13 +1,25 @@
 """The local Realtime server: listener, authentication, client secrets, an engine per socket.
 
-The HTTP side checks upgrades (path, API key or ephemeral key, ``model``) and mints
-ephemeral keys at ``POST /v1/realtime/client_secrets``. Each accepted WebSocket gets
-its own sans-I/O :class:`Engine`, driven by a :class:`~._connection.Connection`.
+The HTTP side answers an unknown path with 404 and mints ephemeral keys at ``POST
+/v1/realtime/client_secrets`` (a REST call: a bad key there is an HTTP 401). A
+WebSocket upgrade on the Realtime path always succeeds (101), as on the real service,
+which refuses a session afterwards: one ``error`` event, then the close, 3000 for
+authentication (``invalid_api_key``; ``code: null`` when no credentials were sent) and
+4000 for the request (``missing_model``, ``invalid_model`` for a model the ``openai``
+package does not list, ``beta_api_shape_disabled`` for the retired beta header), with
+the reason ``"<type>.<code>"``. Each accepted session gets its own sans-I/O
+:class:`Engine`, driven by a :class:`~._connection.Connection`.
+
+``/openai/v1/realtime`` imitates an Azure OpenAI GA resource (any deployment name is a
+model there), and ``?call_id=`` a sideband connection to a WebRTC/SIP call (the local
+server has no calls: it starts a session without ``session.created``, for the model
+given with ``model=``, else :data:`~._models.DEFAULT_MODEL`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -22,9 +34,11 @@ from ._api_error import (
     BETA_API_SHAPE_DISABLED,
     INVALID_JSON_BODY,
     MISSING_API_KEY,
+    MISSING_CREDENTIALS,
     MISSING_MODEL,
     ApiError,
     incorrect_api_key,
+    invalid_model,
     invalid_url,
 )
 from ._brains import Brain, RuleBrain
@@ -32,15 +46,24 @@ from ._connection import Connection, ConnectionRecord
 from ._engine import Engine
 from ._faults import FaultsSpec, faults_for
 from ._http import HttpRequest, HttpResponse, serve
-from ._session_config import DEFAULT_MODEL, default_session, merge_session
+from ._models import DEFAULT_MODEL, is_known_model
+from ._session_config import default_session, merge_session
 from ._specs import SESSION
 from ._validate import Int, Invalid, Lit, Obj, check
-from ._wire import Ids
+from ._wire import Flavor, Ids
 
 __all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
 
+logger = logging.getLogger("rtagent.local")
+
 REALTIME_PATH = "/v1/realtime"
+AZURE_REALTIME_PATH = "/openai/v1/realtime"
 CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
+
+AUTH_CLOSE = 3000
+"""Close code after a refused key (the real service's)."""
+REQUEST_CLOSE = 4000
+"""Close code after a refused request: no or unknown model, the beta header."""
 
 _CLIENT_SECRET_BODY = Obj(
     {
@@ -61,14 +84,17 @@ class LocalRealtimeServer:
 
     Args:
         brain: decides replies; a :class:`RuleBrain` when None.
-        api_key: when set, upgrades must carry ``Authorization: Bearer <key>`` (or an
-            ``api-key`` header, or an ephemeral key minted by ``POST /v1/realtime/client_secrets``).
+        api_key: when set, sessions must carry ``Authorization: Bearer <key>`` (or an
+            ``api-key`` header, or an ephemeral key minted by ``POST /v1/realtime/client_secrets``);
+            others get an ``error`` event and close 3000 after the upgrade, as on the real
+            service (``POST /v1/realtime/client_secrets`` answers HTTP 401).
         faults: None, one :class:`Faults` for every connection, a sequence (the i-th
             connection gets ``faults[i]``; none past its end) or a function of the index.
         session_max_seconds: session lifetime (the real limit is 60 minutes).
         audio_chunk_ms: duration of each ``response.output_audio.delta`` chunk.
         host: interface to listen on.
         port: TCP port (0 picks a free one).
+        seed: seed of the id generator (the same exchange gives the same ids).
     """
 
     def __init__(
@@ -81,6 +107,7 @@ class LocalRealtimeServer:
         audio_chunk_ms: int = 100,
         host: str = "127.0.0.1",
         port: int = 0,
+        seed: int | str | None = 0,
     ) -> None:
         self.brain: Brain = brain if brain is not None else RuleBrain()
         self.api_key = api_key
@@ -90,7 +117,7 @@ class LocalRealtimeServer:
         self.host = host
         self.port = port
         self.connections: list[ConnectionRecord] = []
-        self.ids = Ids()
+        self.ids = Ids(seed)
         self._secrets: dict[str, tuple[float, dict[str, Any]]] = {}
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -104,6 +131,11 @@ class LocalRealtimeServer:
     def http_url(self) -> str:
         """The HTTP base URL (an OpenAI client's ``base_url``)."""
         return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """The base of an imitated Azure OpenAI resource (its ``azure_endpoint``)."""
+        return f"http://{self.host}:{self.port}"
 
     async def __aenter__(self) -> LocalRealtimeServer:
         tg = anyio.create_task_group()
@@ -159,13 +191,15 @@ class LocalRealtimeServer:
     # ---- HTTP side ---------------------------------------------------------------------------
 
     def _bearer(self, headers: Any) -> str | None:
-        auth = headers.get("Authorization") or ""
+        """The key of ``Authorization: Bearer`` or ``api-key`` (any header case)."""
+        auth = headers.get("Authorization") or headers.get("authorization") or ""
         if auth.lower().startswith("bearer "):
             return str(auth[7:].strip())
         key = headers.get("api-key")
         return str(key) if key else None
 
-    def _auth_error(self, headers: Any, *, allow_ephemeral: bool) -> HttpResponse | None:
+    def _auth_error(self, headers: Any, *, allow_ephemeral: bool) -> ApiError | None:
+        """Why these credentials are refused, or None (always None without ``api_key``)."""
         if self.api_key is None:
             return None
         key = self._bearer(headers)
@@ -173,28 +207,43 @@ class LocalRealtimeServer:
             return None
         if allow_ephemeral and key in self._secrets and self._secrets[key][0] > time.time():
             return None
-        error = incorrect_api_key(key) if key else MISSING_API_KEY
-        return HttpResponse(401, error.http_body())
+        return incorrect_api_key(key) if key else None
 
     def _process_request(self, request: HttpRequest) -> HttpResponse | None:
         split = urlsplit(request.path)
-        if split.path.rstrip("/") != REALTIME_PATH:
+        if split.path.rstrip("/") not in (REALTIME_PATH, AZURE_REALTIME_PATH):
             return HttpResponse(404, invalid_url(request.method, split.path).http_body())
-        denied = self._auth_error(request.headers, allow_ephemeral=True)
-        if denied is not None:
-            return denied
-        query = dict(parse_qsl(split.query))
-        if not query.get("model") and not query.get("call_id"):
-            return HttpResponse(400, MISSING_MODEL.http_body())
+        return None  # the upgrade succeeds; a refused session is closed after it
+
+    def _refusal(self, record: ConnectionRecord) -> tuple[ApiError, int] | None:
+        """Why the service refuses this session, with the close code, or None."""
+        if self.api_key is not None:
+            if not self._bearer(record.headers):
+                return MISSING_CREDENTIALS, AUTH_CLOSE
+            denied = self._auth_error(record.headers, allow_ephemeral=True)
+            if denied is not None:
+                return denied, AUTH_CLOSE
+        if "realtime=v1" in record.headers.get("openai-beta", "").replace(" ", ""):
+            return BETA_API_SHAPE_DISABLED, REQUEST_CLOSE
+        model = record.query.get("model")
+        if not model and not record.query.get("call_id"):
+            return MISSING_MODEL, REQUEST_CLOSE
+        azure = urlsplit(record.path).path.rstrip("/") == AZURE_REALTIME_PATH
+        if model and not azure and not is_known_model(model):
+            return invalid_model(model), REQUEST_CLOSE
         return None
 
     async def _http(self, request: HttpRequest) -> HttpResponse:
         split = urlsplit(request.path)
         if request.method != "POST" or split.path.rstrip("/") != CLIENT_SECRETS_PATH:
             return HttpResponse(404, invalid_url(request.method, split.path).http_body())
+        key = self._bearer(request.headers)
         denied = self._auth_error(request.headers, allow_ephemeral=False)
+        if self.api_key is not None and not key:
+            denied = MISSING_API_KEY
         if denied is not None:
-            return denied
+            # A REST call: a refused key is an HTTP 401 (not a WebSocket close).
+            return HttpResponse(401, denied.http_body())
         try:
             body = json.loads(request.body or b"{}")
             check(_CLIENT_SECRET_BODY, body)
@@ -232,8 +281,9 @@ class LocalRealtimeServer:
         self.connections.append(record)
         self._notify()
         try:
-            if "realtime=v1" in record.headers.get("openai-beta", "").replace(" ", ""):
-                await self._reject_beta(ws, record)
+            refusal = self._refusal(record)
+            if refusal is not None:
+                await self._refuse(ws, record, *refusal)
                 return
             faults = faults_for(self.faults, record.index)
             lifetime = (
@@ -241,11 +291,16 @@ class LocalRealtimeServer:
             )
             key = self._bearer(request.headers)
             overrides = self._secrets[key][1] if key in self._secrets else None
+            flavor = Flavor(
+                azure=urlsplit(record.path).path.rstrip("/") == AZURE_REALTIME_PATH,
+                sideband=bool(record.query.get("call_id")),
+            )
             engine = Engine(
                 self.brain,
                 ids=self.ids,
                 model=record.query.get("model") or DEFAULT_MODEL,
                 connection_index=record.index,
+                flavor=flavor,
                 session_max_seconds=lifetime,
                 session_overrides={k: v for k, v in (overrides or {}).items() if k != "model"},
                 audio_chunk_ms=self.audio_chunk_ms,
@@ -258,21 +313,31 @@ class LocalRealtimeServer:
             record.closed.set()
             self._notify()
 
-    async def _reject_beta(self, ws: WebSocket, record: ConnectionRecord) -> None:
-        """The beta dialect is shut down: an error event, then close 4000."""
-        # Built by hand, not by server_event: this frame has always put "type" first.
-        event = {
-            "type": "error",
-            "event_id": self.ids.new("event"),
-            "error": BETA_API_SHAPE_DISABLED.body(),
-        }
+    async def _refuse(
+        self, ws: WebSocket, record: ConnectionRecord, error: ApiError, close_code: int
+    ) -> None:
+        """Refuse the session as the real service does: one error event, then the close."""
+        event = error.event(self.ids)
         await ws.send(json.dumps(event))
         record.sent.append(event)
-        await ws.aclose(4000, "beta_api_shape_disabled")
+        self._notify()
+        reason = f"{error.type}.{error.code}" if error.code else error.type
+        logger.info("connection %d: refused (%s, close %d)", record.index, reason, close_code)
+        await ws.aclose(close_code, reason)
 
 
 async def run_server(host: str, port: int, api_key: str | None = None) -> None:
-    """Serve a RuleBrain server forever, printing its URL once listening (``rtagent serve``)."""
+    """Serve a RuleBrain server forever, printing its URL once listening (``rtagent serve``).
+
+    Connections and the type of every event are logged at INFO on ``rtagent.local``
+    (never a key, a client secret or a payload); a handler is added when logging is not
+    configured.
+    """
+    logger.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
     async with LocalRealtimeServer(RuleBrain(), api_key=api_key, host=host, port=port) as server:
         print(server.url, flush=True)
         await anyio.sleep_forever()

@@ -4,7 +4,9 @@
 the fields it sends (PROTOCOL.md §5). An object whose ``type`` changes (``server_vad`` ->
 ``semantic_vad``) is replaced and completed with that type's defaults. The model cannot
 change, the voice cannot change once the model has answered with audio, and tracing
-cannot change once enabled.
+cannot change once enabled. A new session starts with its model's defaults
+(:mod:`~._models`), and an enabled input transcription is completed with ``language``
+and ``prompt`` set to ``null``, as ``session.updated`` shows it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ._models import BUILTIN_INSTRUCTIONS, DEFAULT_MODEL, ModelDefaults, defaults_for
 from ._validate import Invalid
 from ._wire import Event, Ids, server_event
 
@@ -24,42 +27,47 @@ __all__ = [
     "merge_session",
 ]
 
-DEFAULT_MODEL = "gpt-realtime"
 
 
-def _server_vad() -> dict[str, Any]:
+def _server_vad(defaults: ModelDefaults) -> dict[str, Any]:
     return {
         "type": "server_vad",
         "threshold": 0.5,
         "prefix_padding_ms": 300,
-        "silence_duration_ms": 500,
+        "silence_duration_ms": defaults.silence_duration_ms,
         "idle_timeout_ms": None,
         "create_response": True,
         "interrupt_response": True,
     }
 
 
-_TYPED_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
+_TYPED_DEFAULTS: dict[str, Callable[[ModelDefaults], dict[str, Any]]] = {
     "server_vad": _server_vad,
-    "semantic_vad": lambda: {
+    "semantic_vad": lambda _: {
         "type": "semantic_vad",
         "eagerness": "auto",
         "create_response": True,
         "interrupt_response": True,
     },
-    "audio/pcm": lambda: {"type": "audio/pcm", "rate": 24000},
+    "audio/pcm": lambda _: {"type": "audio/pcm", "rate": 24000},
+}
+
+# Objects without a ``type`` that the server completes when they are first set.
+_KEYED_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "transcription": lambda: {"language": None, "prompt": None},
 }
 
 
 def default_session(model: str, session_id: str, expires_at: int) -> dict[str, Any]:
     """The full default GA session a new connection reports in ``session.created``."""
+    defaults = defaults_for(model)
     return {
         "type": "realtime",
         "object": "realtime.session",
         "id": session_id,
         "model": model,
         "output_modalities": ["audio"],
-        "instructions": "",
+        "instructions": BUILTIN_INSTRUCTIONS,
         "tools": [],
         "tool_choice": "auto",
         "max_output_tokens": "inf",
@@ -72,11 +80,11 @@ def default_session(model: str, session_id: str, expires_at: int) -> dict[str, A
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": _server_vad(),
+                "turn_detection": _server_vad(defaults),
             },
             "output": {
                 "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "marin",
+                "voice": defaults.voice,
                 "speed": 1.0,
             },
         },
@@ -84,22 +92,33 @@ def default_session(model: str, session_id: str, expires_at: int) -> dict[str, A
     }
 
 
-def merge_session(current: Any, update: Any) -> Any:
+def merge_session(
+    current: Any, update: Any, defaults: ModelDefaults | None = None, key: str = ""
+) -> Any:
     """Deep-merge a session.update into the session: only the fields sent change.
 
     An object whose ``type`` changes (e.g. server_vad -> semantic_vad) is replaced
-    and completed with that type's defaults.
+    and completed with that type's defaults (those of ``defaults``, the session's
+    model); an input transcription that is switched on is completed with nulls.
     """
     if not isinstance(update, dict):
         return copy.deepcopy(update)
+    if defaults is None:
+        model = current.get("model") if isinstance(current, dict) else None
+        defaults = defaults_for(str(model or DEFAULT_MODEL))
     if not isinstance(current, dict) or update.get("type", current.get("type")) != current.get(
         "type"
     ):
-        base = _TYPED_DEFAULTS.get(str(update.get("type")), dict)()
-        return merge_session(base, update) if base else copy.deepcopy(update)
+        typed = _TYPED_DEFAULTS.get(str(update.get("type")))
+        if typed is not None:
+            return merge_session(typed(defaults), update, defaults)
+        merged = copy.deepcopy(update)
+        for name, value in _KEYED_DEFAULTS.get(key, dict)().items():
+            merged.setdefault(name, value)
+        return merged
     merged = dict(current)
-    for key, value in update.items():
-        merged[key] = merge_session(current.get(key), value)
+    for name, value in update.items():
+        merged[name] = merge_session(current.get(name), value, defaults, name)
     return merged
 
 
@@ -170,6 +189,9 @@ class SessionConfig:
             Invalid: see :func:`check_session_update`; the session is unchanged.
         """
         check_session_update(self.session, update, spoke=spoke)
+        if update.get("instructions") == "":
+            # Recorded: empty instructions leave the model's built-in ones in place.
+            update = {**update, "instructions": BUILTIN_INSTRUCTIONS}
         self.session = merge_session(self.session, update)
         return server_event(self._ids, "session.updated", session=copy.deepcopy(self.session))
 
@@ -187,3 +209,8 @@ class SessionConfig:
     def transcribes_input(self) -> bool:
         """Whether input audio transcription is on."""
         return bool(self.session["audio"]["input"].get("transcription"))
+
+    def transcription_model(self) -> str:
+        """The input transcription model (``""`` when transcription is off)."""
+        transcription = self.session["audio"]["input"].get("transcription") or {}
+        return str(transcription.get("model") or "")

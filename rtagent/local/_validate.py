@@ -6,6 +6,10 @@ The real server answers a bad field with an ``error`` event whose ``code`` is
 ``session.tools[0].name``. A tiny declarative spec language reproduces that
 exactly (pydantic's error locations include union tags, which would leak into
 ``param``).
+
+The real server reads ``null`` in an optional field that cannot be ``null`` as "not
+set" (livekit-plugins-openai sends ``"instructions": null`` in every
+``response.create``); :func:`without_unset_nulls` drops such fields before checking.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "Tagged",
     "check",
     "join_path",
+    "without_unset_nulls",
 ]
 
 
@@ -341,3 +346,33 @@ def Str(max_length: int | None = None) -> Spec:
 def check(spec: Spec, value: Any, path: tuple[str | int, ...] = ()) -> None:
     """Validate ``value`` against ``spec``; raises Invalid naming the offending field."""
     spec.check(value, path)
+
+
+def without_unset_nulls(spec: Spec, value: Any) -> Any:
+    """``value`` without the optional fields that are ``null`` where ``spec`` allows no null.
+
+    A ``null`` where the spec is :class:`Nullable` means something (``"turn_detection":
+    null`` turns VAD off) and stays; a ``null`` in a required field stays too, so that it
+    is reported as the wrong type. Nested objects, tagged unions and arrays are cleaned
+    the same way; ``value`` itself is never changed.
+    """
+    if isinstance(spec, Nullable):
+        return None if value is None else without_unset_nulls(spec.inner, value)
+    if isinstance(spec, Tagged) and isinstance(value, dict):
+        tag = value.get(spec.tag)
+        variant = spec.variants.get(tag) if isinstance(tag, str) else None
+        return without_unset_nulls(variant, value) if variant is not None else value
+    if isinstance(spec, List) and isinstance(value, list):
+        return [without_unset_nulls(spec.item, item) for item in value]
+    if isinstance(spec, Obj) and isinstance(value, dict):
+        cleaned: dict[str, Any] = {}
+        for key, item in value.items():
+            field_spec = spec.fields.get(key)
+            if field_spec is None:
+                cleaned[key] = item  # reported as unknown_parameter by check()
+            elif item is None and key not in spec.required and not isinstance(field_spec, Nullable):
+                continue
+            else:
+                cleaned[key] = without_unset_nulls(field_spec, item)
+        return cleaned
+    return value

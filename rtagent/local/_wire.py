@@ -1,33 +1,77 @@
 """What every part of the local engine stamps on what it sends: ids and the event envelope.
 
-Ids are deterministic (one counter per prefix, shared by a server's connections), so a
-test can predict ``item_000003`` or ``call_1``. Every server event starts with its own
-``event_id`` and ``type`` (PROTOCOL.md §3).
+Ids have the real service's form: a prefix, ``_`` and 21 random letters and digits
+(``item_E6U11eeiqpcw4luxPkEiJ``), 16 for call ids (``call_uMNE0Myi2tDTPu0w``). They come
+from a seeded generator shared by a server's connections, so a test that runs the same
+exchange twice sees the same ids. Every server event starts with its ``type`` and its own
+``event_id``, in that order, as the real server writes them (PROTOCOL.md §3).
 """
 
 from __future__ import annotations
 
+import random
+import string
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Event", "Ids", "server_event"]
+__all__ = ["PLAIN", "Event", "Flavor", "Ids", "server_event"]
 
 Event = dict[str, Any]
 """One server event as the JSON object sent on the wire."""
 
+_ALPHABET = string.ascii_letters + string.digits
+_LENGTHS = {"call": 16}
+"""Random characters after the prefix; 21 unless listed (recorded ids)."""
+
 
 class Ids:
-    """Deterministic id factory shared by every connection of one server."""
+    """Seeded factory of real-form ids, shared by every connection of one server.
 
-    def __init__(self) -> None:
-        self._counters: dict[str, int] = {}
+    Args:
+        seed: the generator's seed; the same seed gives the same sequence of ids.
+    """
+
+    def __init__(self, seed: int | str | None = 0) -> None:
+        self._random = random.Random(seed)
 
     def new(self, prefix: str) -> str:
-        """Next id for ``prefix``: ``call_1`` style for calls, zero-padded otherwise."""
-        n = self._counters.get(prefix, 0) + 1
-        self._counters[prefix] = n
-        return f"{prefix}_{n}" if prefix == "call" else f"{prefix}_{n:06d}"
+        """A fresh id: ``prefix_`` plus 21 random characters (16 for ``call``)."""
+        return f"{prefix}_{self.token(_LENGTHS.get(prefix, 21))}"
+
+    def token(self, length: int) -> str:
+        """``length`` random letters and digits from the seeded generator."""
+        return "".join(self._random.choices(_ALPHABET, k=length))
+
+    def obfuscation(self, delta: str) -> str:
+        """The ``obfuscation`` padding of a delta event.
+
+        The real service pads each streamed delta with random characters so that the
+        frame length does not reveal the token: recorded deltas and their padding add up
+        to 16 characters (longer ones to the next multiple of 16).
+        """
+        return self.token(16 - len(delta) % 16)
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """Which service a connection imitates, where recorded traffic shows they differ.
+
+    Attributes:
+        azure: Azure OpenAI (the ``/openai/v1/realtime`` path): ``response.content_part.*``
+            events repeat ``part`` as ``content``, and no ``rate_limits.updated`` is sent.
+        sideband: a ``?call_id=`` connection to a WebRTC/SIP call: no ``session.created``,
+            and output audio is played over the call, so ``output_audio_buffer.started`` /
+            ``stopped`` replace the ``response.output_audio.delta`` events.
+    """
+
+    azure: bool = False
+    sideband: bool = False
+
+
+PLAIN = Flavor()
+"""api.openai.com, a new session."""
 
 
 def server_event(ids: Ids, type: str, **fields: Any) -> Event:
-    """A server event: a fresh ``event_id``, the ``type``, then ``fields`` in order."""
-    return {"event_id": ids.new("event"), "type": type, **fields}
+    """A server event: the ``type``, a fresh ``event_id``, then ``fields`` in order."""
+    return {"type": type, "event_id": ids.new("event"), **fields}

@@ -1,0 +1,1 @@
+"""Recorded real Realtime traffic and the tools that replay it (see README.md)."""
