@@ -142,13 +142,13 @@ def test_environment_defaults(
 ) -> None:
     """RTAGENT_URL and RTAGENT_MODEL are the defaults of --url and --model; the options win."""
     monkeypatch.setenv("RTAGENT_URL", server.url)
-    monkeypatch.setenv("RTAGENT_MODEL", "gpt-from-env")
+    monkeypatch.setenv("RTAGENT_MODEL", "gpt-realtime-mini")
     monkeypatch.setattr(sys, "stdin", io.StringIO("How much for 2 bottles of rum?\n"))
     assert main(["chat", PIRATE]) == 0
     assert "rum_price(bottles=2) → 6 doubloons" in capsys.readouterr().out
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hello\n"))
-    assert main(["chat", PIRATE, "--model", "gpt-from-option"]) == 0
-    assert [c.query["model"] for c in server.connections] == ["gpt-from-env", "gpt-from-option"]
+    assert main(["chat", PIRATE, "--model", "gpt-realtime-2"]) == 0
+    assert [c.query["model"] for c in server.connections] == ["gpt-realtime-mini", "gpt-realtime-2"]
 
 
 @pytest.mark.usefixtures("no_key")

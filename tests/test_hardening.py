@@ -391,7 +391,8 @@ async def test_tool_results_with_surrogates_or_nan_are_posted_valid() -> None:
             """Numbers JSON cannot hold."""
             return {"nan": math.nan, "inf": math.inf, "ok": 1.5}
 
-    turns = [Turn(calls=[Call("text"), Call("numbers")]), Turn(text="done")]
+    turns = [Turn(calls=[Call("text", call_id="call_1"), Call("numbers", call_id="call_2")]),
+             Turn(text="done")]
     with anyio.fail_after(10):
         async with live(Odd(), turns) as (server, session):
             assert await session.ask("go") == "done"

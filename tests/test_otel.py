@@ -107,7 +107,7 @@ def tree(spans: list[ReadableSpan]) -> str:
     return "\n".join(lines)
 
 
-TOOL_TURN = [Turn(calls=[Call("echo", {"text": "ahoy"})]), Turn(text="It said ahoy.")]
+TOOL_TURN = [Turn(calls=[Call("echo", {"text": "ahoy"}, call_id="call_1")]), Turn(text="It said ahoy.")]
 
 
 async def test_span_tree_of_one_tool_turn(otel: Telemetry) -> None:
