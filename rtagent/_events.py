@@ -52,10 +52,18 @@ __all__ = [
     "InputAudioBufferCleared",
     "InputAudioBufferCommit",
     "InputAudioBufferCommitted",
+    "InputAudioBufferDtmfEventReceived",
     "InputAudioBufferSpeechStarted",
     "InputAudioBufferSpeechStopped",
     "InputAudioBufferTimeoutTriggered",
     "Item",
+    "McpListToolsCompleted",
+    "McpListToolsFailed",
+    "McpListToolsInProgress",
+    "OutputAudioBufferClear",
+    "OutputAudioBufferCleared",
+    "OutputAudioBufferStarted",
+    "OutputAudioBufferStopped",
     "RateLimitsUpdated",
     "Response",
     "ResponseCancel",
@@ -66,6 +74,11 @@ __all__ = [
     "ResponseDone",
     "ResponseFunctionCallArgumentsDelta",
     "ResponseFunctionCallArgumentsDone",
+    "ResponseMcpCallArgumentsDelta",
+    "ResponseMcpCallArgumentsDone",
+    "ResponseMcpCallCompleted",
+    "ResponseMcpCallFailed",
+    "ResponseMcpCallInProgress",
     "ResponseOutputAudioDelta",
     "ResponseOutputAudioDone",
     "ResponseOutputAudioTranscriptDelta",
@@ -287,6 +300,85 @@ class InputAudioBufferTimeoutTriggered(_ServerEvent):
     audio_end_ms: int = 0
 
 
+class InputAudioBufferDtmfEventReceived(_ServerEvent):
+    """A caller pressed a key on a SIP call (the event carries no ``event_id``)."""
+
+    type: Literal["input_audio_buffer.dtmf_event_received"]
+    event: str
+    """The key: ``"0"``-``"9"``, ``"*"``, ``"#"``, ``"A"``-``"D"``."""
+    received_at: Lenient[int] = None
+
+
+class OutputAudioBufferStarted(_ServerEvent):
+    """WebRTC/SIP: the server started playing a response's audio to the caller."""
+
+    type: Literal["output_audio_buffer.started"]
+    response_id: Lenient[str] = None
+
+
+class OutputAudioBufferStopped(_ServerEvent):
+    """WebRTC/SIP: the response's audio has been played out."""
+
+    type: Literal["output_audio_buffer.stopped"]
+    response_id: Lenient[str] = None
+
+
+class OutputAudioBufferCleared(_ServerEvent):
+    """WebRTC/SIP: queued audio was dropped (barge-in, or ``output_audio_buffer.clear``)."""
+
+    type: Literal["output_audio_buffer.cleared"]
+    response_id: Lenient[str] = None
+
+
+class McpListToolsInProgress(_ServerEvent):
+    type: Literal["mcp_list_tools.in_progress"]
+    item_id: Lenient[str] = None
+
+
+class McpListToolsCompleted(_ServerEvent):
+    type: Literal["mcp_list_tools.completed"]
+    item_id: Lenient[str] = None
+
+
+class McpListToolsFailed(_ServerEvent):
+    type: Literal["mcp_list_tools.failed"]
+    item_id: Lenient[str] = None
+
+
+class ResponseMcpCallArgumentsDelta(_ServerEvent):
+    type: Literal["response.mcp_call_arguments.delta"]
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    delta: str
+
+
+class ResponseMcpCallArgumentsDone(_ServerEvent):
+    type: Literal["response.mcp_call_arguments.done"]
+    response_id: str
+    item_id: str
+    output_index: int = 0
+    arguments: str
+
+
+class ResponseMcpCallInProgress(_ServerEvent):
+    type: Literal["response.mcp_call.in_progress"]
+    item_id: str
+    output_index: int = 0
+
+
+class ResponseMcpCallCompleted(_ServerEvent):
+    type: Literal["response.mcp_call.completed"]
+    item_id: str
+    output_index: int = 0
+
+
+class ResponseMcpCallFailed(_ServerEvent):
+    type: Literal["response.mcp_call.failed"]
+    item_id: str
+    output_index: int = 0
+
+
 class ResponseCreated(_ServerEvent):
     type: Literal["response.created"]
     response: Response
@@ -456,6 +548,18 @@ _Known = Union[
     ResponseFunctionCallArgumentsDone,
     RateLimitsUpdated,
     Error,
+    InputAudioBufferDtmfEventReceived,
+    OutputAudioBufferStarted,
+    OutputAudioBufferStopped,
+    OutputAudioBufferCleared,
+    McpListToolsInProgress,
+    McpListToolsCompleted,
+    McpListToolsFailed,
+    ResponseMcpCallArgumentsDelta,
+    ResponseMcpCallArgumentsDone,
+    ResponseMcpCallInProgress,
+    ResponseMcpCallCompleted,
+    ResponseMcpCallFailed,
 ]
 
 _KnownServerEvent = Annotated[_Known, Field(discriminator="type")]
@@ -575,6 +679,12 @@ class ResponseCreate(_ClientEvent):
     response: dict[str, Any] | None = None
 
 
+class OutputAudioBufferClear(_ClientEvent):
+    """WebRTC/SIP: stop playing the caller the audio already sent (after ``response.cancel``)."""
+
+    type: Literal["output_audio_buffer.clear"] = "output_audio_buffer.clear"
+
+
 class ResponseCancel(_ClientEvent):
     type: Literal["response.cancel"] = "response.cancel"
     response_id: str | None = None
@@ -591,6 +701,7 @@ ClientEvent = Union[
     InputAudioBufferClear,
     ResponseCreate,
     ResponseCancel,
+    OutputAudioBufferClear,
 ]
 
 

@@ -32,7 +32,7 @@ import types
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -144,6 +144,15 @@ class ReloadReport:
 class _LoadedFile:
     signature: tuple[int, int]  # (mtime_ns, size) when last tried, loaded or not
     tools: list[Tool]  # last good tools
+
+
+class ToolsHolder(Protocol):
+    """What :meth:`PluginFolder.follow` needs of a live session (a ``RealtimeSession``)."""
+
+    @property
+    def tools(self) -> ToolRegistry: ...
+
+    async def update_tools(self, tools: ToolRegistry) -> None: ...
 
 
 class PluginFolder:
@@ -275,6 +284,21 @@ class PluginFolder:
             report = self.rescan()
             if report.changed_any:
                 yield report
+
+    async def follow(self, session: ToolsHolder, *, interval: float = 1.0) -> None:
+        """Keep a live session's tools in step with this folder; runs until cancelled.
+
+        Each change found by :meth:`watch` (files added, edited or removed) is applied live
+        with ``session.update_tools(...)`` (a ``session.update``), next to the session's own
+        tools. A broken edit keeps the last good tools of that file, as the report says.
+        """
+        if not self.registry.names():
+            self.load()
+        own = [t for t in session.tools if t.name not in self.registry]
+        async for report in self.watch(interval):
+            for path, message in report.failed.items():
+                logger.warning("plugin %s failed to reload: %s", path, message)
+            await session.update_tools(ToolRegistry(own).merge(report.registry, replace=True))
 
     # -- internals -------------------------------------------------------------------------
 

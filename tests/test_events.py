@@ -26,9 +26,9 @@ def test_known_event_parses_to_its_model() -> None:
 
 def test_unknown_event_type_is_passed_through() -> None:
     """A type we do not model becomes UnknownServerEvent with its data, not an error."""
-    event = ev.parse_server_event(b'{"type":"response.mcp_call.completed","event_id":"e2","item_id":"x"}')
+    event = ev.parse_server_event(b'{"type":"response.brand_new_kind","event_id":"e2","item_id":"x"}')
     assert isinstance(event, ev.UnknownServerEvent)
-    assert event.type == "response.mcp_call.completed"
+    assert event.type == "response.brand_new_kind"
     assert event.data["item_id"] == "x"
 
 

@@ -563,7 +563,7 @@ async def test_follow_plugins_applies_reloads_live(tmp_path: Any) -> None:
     with anyio.fail_after(10):
         async with live(Echo(), [Turn(text="ok")]) as (server, session):
             async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: session.follow_plugins(folder, interval=0.02))
+                tg.start_soon(lambda: folder.follow(session, interval=0.02))
                 second = tmp_path / "second.py"
                 second.write_text(
                     "from rtagent import tool\n\n@tool\ndef beta(n: int) -> int:\n"

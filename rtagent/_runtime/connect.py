@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 from typing_extensions import Unpack
@@ -33,6 +34,7 @@ __all__ = ["connect"]
 async def connect(
     agent: Agent,
     *,
+    call_id: str | None = None,
     endpoint: Endpoint | None = None,
     retry: RetryPolicy | None = None,
     reconnect: bool = True,
@@ -57,8 +59,17 @@ async def connect(
     ``model`` (default: the agent's), ``azure_endpoint`` with ``azure_deployment`` and
     ``azure_api_key`` or ``azure_ad_token``, and ``headers``.
 
+    With ``call_id``, the session attaches to an existing SIP or WebRTC call (a sideband
+    connection, ``?call_id=``): the media flows between the caller and the service, and
+    this session configures the call and runs its tools. A sideband the server closes
+    normally, or one it refuses to re-attach (404), means the call has ended: the session
+    ends cleanly (``session.ended`` says so) and is not retried; a dropped sideband of a
+    live call re-attaches to it, and nothing is replayed (the conversation lives on the
+    server).
+
     Args:
         agent: the agent whose instructions, tools and settings configure the session.
+        call_id: attach to this call instead of starting a new session.
         endpoint: a ready :class:`rtagent.Endpoint` instead of the endpoint options.
         retry: backoff and limits for the first connect and each reconnect.
         reconnect: reconnect and restore the conversation when the connection drops.
@@ -105,8 +116,12 @@ async def connect(
         return tool.on_interrupt if tool is not None else "finish"
 
     seed = sendable(normalise_history(history), "the history")
+    if call_id is None:
+        query = parse_qs(urlsplit(endpoint.websocket_url()).query)
+        call_id = query["call_id"][0] if "call_id" in query else None
     core = Session(
         config,
+        sideband=call_id is not None,
         interrupt_policy=interrupt_policy,
         max_duration=max_duration if planned_rollover else None,
         max_items=max_items,
@@ -126,6 +141,7 @@ async def connect(
         response_timeout=response_timeout,
         approve=approve or getattr(agent, "approve", None),
         approval_timeout=approval_timeout,
+        call_id=call_id,
         clock=core.life.clock,
     )
     # OpenTelemetry spans and metrics, when the application has set OpenTelemetry up.

@@ -36,6 +36,7 @@ from .. import _events as ev
 from .._endpoint import Endpoint
 from .._errors import (
     ConnectionClosed,
+    HandshakeError,
     ResponseTimeout,
     RTAgentError,
     ServerError,
@@ -120,6 +121,7 @@ class Driver:
         context: Callable[[ToolCall], ToolContext],
         events: Broadcaster[SessionEvent],
         audio: AudioHub,
+        call_id: str | None = None,
         approvals: Approvals | None = None,
         response_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -133,6 +135,9 @@ class Driver:
         self._context = context
         self.events = events
         self.audio = audio
+        self.call_id = call_id
+        self.ended: str | None = None
+        """Why the session ended cleanly on the server's side (e.g. "the call ended")."""
         self.approvals = approvals or Approvals(None, None, self.notify)
         self._response_timeout = response_timeout
         self._clock = clock
@@ -153,6 +158,7 @@ class Driver:
         self._heard = 0.0
         self._runner: ToolRunner | None = None
         self._started: anyio.abc.TaskStatus[None] | None = None
+        self._attached = False
         self._latency: list[tuple[str, float, float]] = []
         self._call_started: dict[str, float] = {}
 
@@ -204,26 +210,50 @@ class Driver:
         self._end = None
         self._last_failure = None
         self._responses = 0
-        url = self.endpoint.websocket_url()
-        async with ws_connect(url, headers=self.endpoint.all_headers(), config=self._ws_config) as ws:
-            if self._stop.is_set():
-                return  # closed while this connection was opening
-            opened = anyio.current_time()
-            self._ws = ws
-            self._ready = anyio.Event()
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_handshake, ws)
-                    tg.start_soon(self._watch_rollover)
-                    tg.start_soon(self._watch_silence, ws)
-                    await self.execute(self.core.connection_opened())
-                    await self._read(ws)
-                    tg.cancel_scope.cancel()
-            finally:
-                self._ws = None
-        lasted = anyio.current_time() - opened
+        url = self.endpoint.websocket_url(call_id=self.call_id)
+        try:
+            async with ws_connect(
+                url, headers=self.endpoint.all_headers(), config=self._ws_config
+            ) as ws:
+                if self._stop.is_set():
+                    return  # closed while this connection was opening
+                lasted = await self._serve(ws)
+        except HandshakeError as exc:
+            if self.call_id is not None and exc.status_code == 404 and self._attached:
+                # Re-attaching to a call that is gone: the call has ended, nothing to retry.
+                self._call_ended("the call is gone (re-attaching was refused with 404)")
+                return
+            raise
+        await self._judge(ws, lasted)
+
+    async def _serve(self, ws: WebSocket) -> float:
+        """Run the connection's tasks until it ends; returns how long it lasted."""
+        opened = anyio.current_time()
+        self._ws = ws
+        self._ready = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_handshake, ws)
+                tg.start_soon(self._watch_rollover)
+                tg.start_soon(self._watch_silence, ws)
+                await self.execute(self.core.connection_opened())
+                await self._read(ws)
+                tg.cancel_scope.cancel()
+        finally:
+            self._ws = None
+        return anyio.current_time() - opened
+
+    async def _judge(self, ws: WebSocket, lasted: float) -> None:
+        """What the end of a connection means: carry on, retry (raise), or stop."""
         # Set by other tasks while the connection ran (mypy would keep the narrowing).
         failure, end = self._outcome()
+        if self.call_id is not None and end is None and not self._stop.is_set() and (
+            self._ready.is_set() and ws.close_code == 1000
+        ):
+            # A sideband the server closed normally: the call has ended (a hang-up).
+            await self.execute(self.core.connection_lost("the call ended", final=True))
+            self._call_ended("the call ended")
+            return
         reason = str(failure) if failure is not None else "the server closed the connection"
         if end is not None:
             reason = end.reason
@@ -394,6 +424,7 @@ class Driver:
 
     def _on_ready(self) -> None:
         self._ready.set()
+        self._attached = True
         if self.state == "reconnecting":
             self.reconnects += 1
         self.state = "open"
@@ -494,6 +525,11 @@ class Driver:
         if ws is not None:
             await ws.aclose()
 
+    def _call_ended(self, why: str) -> None:
+        logger.info("session of call %s ended: %s", self.call_id, why)
+        self.ended = why
+        self._stop.set()
+
     def _fail(self, exc: BaseException) -> None:
         exc = first_error(exc)
         if isinstance(exc, _NoReconnect):
@@ -507,7 +543,7 @@ class Driver:
         error = self.error if not self.user_closed else None
         for waiter in self._turns.values():
             if not waiter.done.is_set():
-                waiter.error = error or SessionClosed("session closed")
+                waiter.error = error or SessionClosed(self.ended or "session closed")
                 waiter.done.set()
         self.events.close()
         self.audio.close()

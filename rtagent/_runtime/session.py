@@ -20,7 +20,7 @@ from .._errors import ConfigurationError, InputError
 from .._invoke import ToolContext
 from .._notices import EventsDropped
 from .._retry import RetryPolicy
-from .._session import Session, ToolCall
+from .._session import Session
 from .._session.gate import MARKER
 from .._session.history import image_message, transcript, transcript_text
 from .._tools import ToolRegistry
@@ -33,7 +33,6 @@ from .driver import Driver, SessionEvent, State
 
 if TYPE_CHECKING:
     from .._agent import Agent
-    from .._plugins import PluginFolder
 
 __all__ = ["RealtimeSession", "SessionStats"]
 
@@ -77,6 +76,7 @@ class RealtimeSession:
         response_timeout: float | None,
         approve: ApprovalHandler | None,
         approval_timeout: float | None,
+        call_id: str | None,
         clock: Callable[[], float],
     ) -> None:
         self.agent = agent
@@ -93,9 +93,12 @@ class RealtimeSession:
             reconnect=reconnect,
             ws_config=ws_config,
             tools=lambda: self.tools,
-            context=self._tool_context,
+            context=lambda call: ToolContext(
+                call.call_id, call.name, self, self.agent, self._driver.reporter(call)
+            ),
             events=events,
             audio=hub,
+            call_id=call_id,
             approvals=Approvals(approve, approval_timeout, lambda n: self._driver.notify(n)),
             response_timeout=response_timeout,
             clock=clock,
@@ -112,6 +115,16 @@ class RealtimeSession:
     def state(self) -> State:
         """``"connecting"``, ``"open"``, ``"reconnecting"`` or ``"closed"``."""
         return self._driver.state
+
+    @property
+    def call_id(self) -> str | None:
+        """The SIP/WebRTC call this session is attached to (None for a plain session)."""
+        return self._driver.call_id
+
+    @property
+    def ended(self) -> str | None:
+        """Why the session ended on the server's side without an error ("the call ended")."""
+        return self._driver.ended
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -273,27 +286,10 @@ class RealtimeSession:
         self.agent, self.tools = agent, tools
         await self.update(**config)
 
-    async def follow_plugins(self, folder: PluginFolder, *, interval: float = 1.0) -> None:
-        """Keep the session's tools in step with a plugin folder; runs until cancelled.
-
-        Each change found by :meth:`PluginFolder.watch` (files added, edited or removed)
-        is applied live with ``session.update``. A broken edit keeps the last good tools
-        of that file, as the folder reports.
-        """
-        if not folder.registry.names():
-            folder.load()
-        own = [t for t in self.tools if t.name not in folder.registry]
-        async for report in folder.watch(interval):
-            for path, message in report.failed.items():
-                logger.warning("plugin %s failed to reload: %s", path, message)
-            await self.update_tools(ToolRegistry(own).merge(report.registry, replace=True))
-
     # -- events and the end ------------------------------------------------------------
 
-    def __aiter__(self) -> AsyncGenerator[SessionEvent, None]:
-        return self._events()
-
-    async def _events(self) -> AsyncGenerator[SessionEvent, None]:
+    async def __aiter__(self) -> AsyncGenerator[SessionEvent, None]:
+        """Every server event and runtime notice, in order (``async for event in session``)."""
         driver = self._driver
         receive = driver.events.subscribe()
         try:
@@ -308,15 +304,6 @@ class RealtimeSession:
     async def aclose(self) -> None:
         """End the session (close handshake); tools still running are cancelled."""
         await self._driver.aclose()
-
-    # -- for tools -----------------------------------------------------------------------
-
-    def _tool_context(self, call: ToolCall) -> ToolContext:
-        return ToolContext(
-            call_id=call.call_id, tool_name=call.name, session=self, agent=self.agent,
-            reporter=self._driver.reporter(call),
-        )
-
 
 def _user_message(text: str) -> dict[str, Any]:
     if not isinstance(text, str):

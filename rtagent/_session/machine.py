@@ -62,6 +62,9 @@ HANDLED_TYPES = frozenset({
     "conversation.item.truncated",
     "conversation.item.input_audio_transcription.completed",
     "input_audio_buffer.speech_started",
+    "output_audio_buffer.started",
+    "output_audio_buffer.stopped",
+    "output_audio_buffer.cleared",
     "error",
 })
 """Server event types the session reacts to; a driver may skip parsing the others."""
@@ -126,6 +129,8 @@ class Session:
         self.usage = UsageLedger(prices)
         self._late: list[dict[str, Any]] = []
         self._progress: tuple[str, str] | None = None
+        self._unsent: list[dict[str, Any]] = []
+        """Sideband: items added while disconnected, sent when the call is re-attached."""
         self.background: dict[str, OnInterrupt] = {}
         """Background calls still running after their interim output, with their policy."""
         """Results of background tools, waiting for a moment when no response runs."""
@@ -193,7 +198,10 @@ class Session:
         self._out.append(Send(ev.SessionUpdate(event_id=self.life.config_event, session=self.config)))
         self.life.link = "configuring"
         if not replay:
-            self.life.resumed = (0, 0, ())
+            unsent, self._unsent = self._unsent, []
+            for item in unsent:
+                self._create_item(item, replay=True)
+            self.life.resumed = (len(unsent), 0, ())
             return
         items, lost = self.mirror.replay()
         outputs = 0
@@ -240,6 +248,10 @@ class Session:
                 self.mirror.truncated(event.item_id, event.audio_end_ms, bytes_per_ms)
             case ev.ConversationItemDeleted():
                 self.mirror.forget(event.item_id)
+            case ev.OutputAudioBufferStarted():
+                self.mirror.playing = event.response_id or "unknown"
+            case ev.OutputAudioBufferStopped() | ev.OutputAudioBufferCleared():
+                self.mirror.playing = None
             case ev.SessionCreated():
                 self._on_session_created(event.session)
             case ev.SessionUpdated():
@@ -486,13 +498,16 @@ class Session:
     def _interrupt(self, server_cancels: bool) -> None:
         if not server_cancels:
             self.gate.cancel()
+            if self.sideband and self.mirror.playing is not None and self.life.sending:
+                # WebRTC/SIP: the server plays the audio; stop it (after response.cancel).
+                self._out.append(Send(ev.OutputAudioBufferClear(event_id=self.ids.event())))
         self._out.extend(self.rounds.interrupt())
         self._out.extend(
             CancelCall(call_id) for call_id, policy in self.background.items() if policy == "cancel"
         )
         played, self.mirror.played = self.mirror.played, None
-        if played is None:
-            return
+        if played is None or self.sideband:
+            return  # on a call the server knows what was heard and truncates itself
         # Audio arrives faster than real time, so the item being heard has often been
         # received in full by now: truncate at what was reported as played (PROTOCOL §6).
         item_id, played_ms = played
@@ -511,6 +526,8 @@ class Session:
         if not replay:
             self.mirror.record(item)
         if not self.life.sending:
+            if self.sideband:
+                self._unsent.append(item)  # a call's conversation is not replayed
             return  # the next connection's replay sends it
         self.mirror.sent(item["id"])
         self.gate.item_sent()

@@ -54,6 +54,8 @@ class ConversationMirror:
         self._audio: dict[str, int] = {}  # assistant item id -> audio bytes received
         self.audio_item: str | None = None
         self.played: tuple[str, int] | None = None
+        self.playing: str | None = None
+        """WebRTC/SIP: the response whose audio the server is playing to the caller."""
         """The assistant audio item being heard and how many ms of it (for barge-in)."""
         self.dropped = 0
         """Items dropped by the ``max_items`` bound so far."""
