@@ -391,12 +391,56 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- rtagent phone ---------------------------------------------------------------------------
+
+
+def _add_phone(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "phone",
+        parents=[common],
+        help="answer phone (SIP) calls with an agent: serve the incoming-call webhook",
+        description=(
+            "Serve the incoming-call webhook (realtime.call.incoming) with uvicorn: each "
+            "verified call is accepted with AGENT's session config, attached to by call_id, "
+            "and run until hang-up, its tools on this machine. Point your OpenAI project's "
+            "webhook at http://HOST:PORT/webhook. Needs: pip install 'rtagent[phone]'."
+        ),
+    )
+    p.add_argument("target", metavar="AGENT", help="file.py[:Class] or module:Class")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--path", default="/webhook", help="where webhooks arrive (default /webhook)")
+    p.add_argument(
+        "--webhook-secret", metavar="SECRET", help="signing secret (default $OPENAI_WEBHOOK_SECRET)"
+    )
+    _add_endpoint_options(p)
+    p.set_defaults(handler=_cmd_phone)
+
+
+def _cmd_phone(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .calls import phone_app
+    except ImportError as exc:
+        raise ConfigurationError("rtagent phone needs: pip install 'rtagent[phone]'") from exc
+    agent = _agent(args.target)
+    endpoint, reason = _endpoint(args, agent)
+    if endpoint is None:
+        raise _UsageError(f"rtagent phone answers real calls, and {reason}: set it, or use --base-url")
+    app = phone_app(agent, webhook_secret=args.webhook_secret, path=args.path, endpoint=endpoint)
+    print(f"{_PROG}: answering calls at http://{args.host}:{args.port}{args.path}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if getattr(args, "debug", False) else "warning")
+    return 0
+
+
 _SUBCOMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_chat,
     _add_tools,
     _add_config,
     _add_serve,
     _add_token,
+    _add_phone,
 ]
 
 

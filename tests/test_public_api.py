@@ -110,13 +110,13 @@ def test_public_namespaces_export_what_their_implementations_define() -> None:
 
 
 def test_implementation_modules_are_private() -> None:
-    """Only rtagent, rtagent.events, rtagent.local, rtagent.testing (and its pytest plugin) are public."""
+    """Only rtagent, .events, .local, .calls, .testing (and its pytest plugin) are public."""
     public = {"__init__.py", "events.py", "__main__.py"}
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).parts
         if parts == ("testing", "pytest_plugin.py"):
             continue
-        if parts[0] in ("local", "testing"):
+        if parts[0] in ("local", "testing", "calls"):
             parts = parts[1:]
         assert parts[-1] in public or any(p.startswith("_") for p in parts), path
 
@@ -137,6 +137,7 @@ LAYERS: list[set[str]] = [
     {"_session"},
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
+    {"calls"},
     {"_chat", "_cli", "_terminal", "_console_input", "_demo", "_inspect", "local", "testing"},
     {"__init__", "__main__", "events"},
 ]
@@ -188,3 +189,16 @@ def test_every_module_imports() -> None:
     for path in ROOT.rglob("*.py"):
         name = ".".join(("rtagent", *path.relative_to(ROOT).with_suffix("").parts))
         importlib.import_module(name.removesuffix(".__init__"))
+
+
+def test_calls_all_is_pinned() -> None:
+    """rtagent.calls exports the Calls API, webhook verification and the phone app."""
+    import rtagent.calls
+
+    assert rtagent.calls.__all__ == [
+        "CallError", "IncomingCall", "WebhookError", "WebhookEvent", "accept", "accept_sync",
+        "hangup", "hangup_sync", "phone_app", "refer", "refer_sync", "reject", "reject_sync",
+        "verify_webhook",
+    ]
+    for name in rtagent.calls.__all__:
+        assert hasattr(rtagent.calls, name)
