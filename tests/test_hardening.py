@@ -573,7 +573,7 @@ def test_five_thousand_tool_turns_keep_the_session_bounded() -> None:
         call = call_item(f"c{n}")
         f.feed(created(f"r{n}", k), item_done(f"r{n}", call), done(f"r{n}", key=k))
         [run] = f.calls()
-        f.apply(f.session.tool_finished(run.call_id, "out"))
+        f.apply(f.session.calls.finished(run.call_id, "out"))
         k2 = key_of([e for e in f.sent() if e["type"] == "response.create"][-1])
         f.feed(created(f"s{n}", k2), item_done(f"s{n}", message(f"m{n}", "ok")),
                done(f"s{n}", output=[message(f"m{n}", "ok")], key=k2))

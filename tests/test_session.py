@@ -129,9 +129,9 @@ def test_parallel_calls_get_one_response_create_after_all_outputs() -> None:
     assert [c.call_id for c in f.calls()] == ["c1", "c2"]
     f.feed(done("r1", output=[call_item("c1"), call_item("c2")], key=key))
     assert f.calls() == []  # response.done repeats the calls; they run once
-    f.apply(f.session.tool_finished("c2", "two"))
+    f.apply(f.session.calls.finished("c2", "two"))
     assert f.sent_types() == ["conversation.item.create"]
-    f.apply(f.session.tool_finished("c1", "one"))
+    f.apply(f.session.calls.finished("c1", "one"))
     out = f.sent()
     assert [e["type"] for e in out] == ["conversation.item.create", "response.create"]
     assert out[0]["item"]["call_id"] == "c1" and out[0]["item"]["output"] == "one"
@@ -144,7 +144,7 @@ def test_output_before_response_done_waits_for_done() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     assert f.sent_types() == ["conversation.item.create"]
     f.feed(done("r1", key=key))
     assert f.sent_types() == ["response.create"]
@@ -182,7 +182,7 @@ def test_server_started_response_after_outputs_satisfies_the_round() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     out = f.sent()
     output_id, create_id = out[0]["item"]["id"], out[1]["event_id"]
     f.feed(added(output_id), created("r_auto"), error(RACE, create_id))
@@ -198,7 +198,7 @@ def test_server_response_before_outputs_requeues_our_create() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     out = f.sent()
     output_id, create_id = out[0]["item"]["id"], out[1]["event_id"]
     f.feed(created("r_vad"), added(output_id), error(RACE, create_id))
@@ -301,8 +301,8 @@ def test_duplicate_call_id_in_one_response_runs_once() -> None:
     f.feed(created("r1", key), item_done("r1", call_item("c1")),
            item_done("r1", {**call_item("c1"), "id": "item_other"}), done("r1", key=key))
     assert len(f.calls()) == 1
-    f.apply(f.session.tool_finished("c1", "x"))
-    f.apply(f.session.tool_finished("c1", "x"))
+    f.apply(f.session.calls.finished("c1", "x"))
+    f.apply(f.session.calls.finished("c1", "x"))
     assert f.sent_types() == ["conversation.item.create", "response.create"]
 
 
@@ -312,7 +312,7 @@ def test_a_call_id_answered_before_is_not_run_and_the_turn_gets_the_answer() -> 
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     [_, follow] = f.sent()
     f.feed(created("r2", key_of(follow)),
            item_done("r2", {**call_item("c1"), "id": "item_again"}), done("r2", key=key_of(follow)))
@@ -329,7 +329,7 @@ def test_repeated_calls_twice_in_a_row_end_the_turn() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     create = f.sent()[-1]
     for rid in ("r2", "r3"):
         k = key_of(create)
@@ -358,7 +358,7 @@ def test_interrupt_policies() -> None:
         f.calls()
         f.feed({"type": "input_audio_buffer.speech_started", "item_id": "u", "audio_start_ms": 0})
         assert f.cancels() == (["c1"] if policy == "cancel" else [])
-        f.apply(f.session.tool_finished("c1", "result"))
+        f.apply(f.session.calls.finished("c1", "result"))
         expected = ["conversation.item.create"] + (["response.create"] if policy == "reply" else [])
         assert f.sent_types() == expected, policy
 
@@ -409,7 +409,7 @@ def test_turns_follow_their_request_through_tool_rounds() -> None:
     assert f.turns() == []  # turn 1 waits for its round's reply
     [b_create] = f.sent()  # b's request goes next
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))  # round 1 closes; its follow-up waits behind b
+    f.apply(f.session.calls.finished("c1", "out"))  # round 1 closes; its follow-up waits behind b
     assert f.sent_types() == ["conversation.item.create"]
     f.feed(created("r2", key_of(b_create)), done("r2", output=[message("m2", "B")], key=key_of(b_create)))
     assert f.turns() == [({2}, "B", None)]
@@ -427,7 +427,7 @@ def test_turn_of_an_interrupted_round_finishes_with_what_was_said() -> None:
                                                                call_item("c1")], key=key))
     f.calls()
     f.apply(f.session.cancel())
-    f.apply(f.session.tool_finished("c1", "late result"))
+    f.apply(f.session.calls.finished("c1", "late result"))
     assert f.turns() == [({5}, "Let me look.", None)]
     assert f.sent_types() == ["conversation.item.create"]
 
@@ -453,7 +453,7 @@ def test_preamble_and_call_in_one_response_run_the_call() -> None:
            item_done("r1", call_item("c1")),
            done("r1", output=[message("m1", "I'll check.", "commentary"), call_item("c1")], key=key))
     assert [c.call_id for c in f.calls()] == ["c1"]
-    f.apply(f.session.tool_finished("c1", "12 degrees"))
+    f.apply(f.session.calls.finished("c1", "12 degrees"))
     [_, follow] = f.sent()
     f.feed(created("r2", key_of(follow)),
            done("r2", output=[message("m2", "It is 12 degrees.", "final_answer")], key=key_of(follow)))
@@ -488,7 +488,7 @@ def test_connection_lost_and_resume_replays_history_and_requests() -> None:
     [lost] = f.notices()
     assert isinstance(lost, ConnectionLost)
     assert lost.cut_short == ("a response in progress was cut (its tool calls carry on)",)
-    f.apply(f.session.tool_finished("c1", "sunny"))  # finished while the link was down
+    f.apply(f.session.calls.finished("c1", "sunny"))  # finished while the link was down
     assert f.sent() == []
     f.apply(f.session.connection_opened())
     f.feed(session_created())
@@ -546,7 +546,7 @@ def test_missing_previous_item_id_keeps_the_order() -> None:
     key = key_of(ask(f, "hi", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     output_id = [e for e in f.sent() if e["type"] == "conversation.item.create"][-1]["item"]["id"]
     f.feed(added(output_id))
     assert [i["type"] for i in f.session.history] == ["message", "function_call", "function_call_output"]
@@ -661,7 +661,7 @@ def test_the_mirror_is_bounded_and_drops_a_call_with_its_output() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     for i in range(3):
         f.apply(f.session.add_item({"type": "message", "role": "user",
                                     "content": [{"type": "input_text", "text": str(i)}]}))
@@ -695,7 +695,7 @@ def test_usage_is_counted_per_response_turn_and_session_with_cost() -> None:
     key = key_of(ask(f, "go", 1))
     f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key, usage=usage))
     f.calls()
-    f.apply(f.session.tool_finished("c1", "out"))
+    f.apply(f.session.calls.finished("c1", "out"))
     follow = f.sent()[-1]
     f.feed(created("r2", key_of(follow)),
            done("r2", output=[message("m", "hi")], key=key_of(follow), usage="not an object"))

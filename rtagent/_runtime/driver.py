@@ -19,9 +19,7 @@ answering turns. Nothing else happens here.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -39,14 +37,13 @@ from .._errors import (
     HandshakeError,
     ResponseTimeout,
     RTAgentError,
-    ServerError,
     SessionClosed,
     SessionRefused,
     TransportError,
     first_error,
 )
-from .._invoke import ToolContext, ToolResult
-from .._notices import FrameSkipped, Notice, ToolProgress, ToolTurnLatency
+from .._invoke import ToolContext
+from .._notices import FrameSkipped, Notice
 from .._retry import FATAL_CLOSE_CODES, RetryPolicy, gave_up
 from .._session import (
     HANDLED_TYPES,
@@ -64,10 +61,12 @@ from .._session import (
 from .._tools import ToolRegistry
 from .._transport import WebSocket, WebSocketConfig
 from .._transport import connect as ws_connect
-from .approvals import Approvals, Decision
+from .approvals import Approvals
 from .audio import AudioHub
 from .broadcaster import Broadcaster
+from .desk import ToolDesk
 from .runner import ToolRunner
+from .turns import Turns
 
 __all__ = ["Driver", "SessionEvent", "State"]
 
@@ -81,17 +80,6 @@ State = Literal["connecting", "open", "reconnecting", "closed"]
 # never in this set, so they are parsed.)
 _SKIPPABLE = ev.KNOWN_TYPES - HANDLED_TYPES
 _DELTAS = (ev.ResponseOutputTextDelta, ev.ResponseOutputAudioTranscriptDelta)
-
-
-class _Turn:
-    """One application wait on an answer (``ask()``)."""
-
-    __slots__ = ("done", "error", "text")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.text = ""
-        self.error: BaseException | None = None
 
 
 class Driver:
@@ -147,8 +135,8 @@ class Driver:
         self.user_closed = False
         self.reconnects = 0
         self.skipped_frames = 0
-        self._turns: dict[int, _Turn] = {}
-        self._turn_ids = itertools.count(1)
+        self.turns = Turns()
+        self.desk = ToolDesk(core, self.execute, self.notify)
         self._ws: WebSocket | None = None
         self._ready = anyio.Event()
         self._stop = anyio.Event()
@@ -156,11 +144,8 @@ class Driver:
         self._last_failure: BaseException | None = None
         self._responses = 0
         self._heard = 0.0
-        self._runner: ToolRunner | None = None
         self._started: anyio.abc.TaskStatus[None] | None = None
         self._attached = False
-        self._latency: list[tuple[str, float, float]] = []
-        self._call_started: dict[str, float] = {}
 
     # -- the session's life --------------------------------------------------------------
 
@@ -174,17 +159,17 @@ class Driver:
         failure: Exception | None = None
         try:
             async with ToolRunner(
-                self._tools, self._context, self._tool_finished, self.notify,
-                self.approvals, self._approval_decided,
+                self._tools, self._context, self.desk.finished, self.notify,
+                self.approvals, self.desk.decided,
             ) as runner:
-                self._runner = runner
+                self.desk.runner = runner
                 try:
                     await self._connect_until_closed()
                 except Exception as exc:
                     # Raised below, outside every task group, so it is never wrapped.
                     failure = exc
         finally:
-            self._runner = None
+            self.desk.runner = None
             if failure is not None:
                 self._fail(failure)
             self._finish()
@@ -245,8 +230,8 @@ class Driver:
 
     async def _judge(self, ws: WebSocket, lasted: float) -> None:
         """What the end of a connection means: carry on, retry (raise), or stop."""
-        # Set by other tasks while the connection ran (mypy would keep the narrowing).
-        failure, end = self._outcome()
+        # Set by other tasks while the connection ran (a copy, so mypy keeps no narrowing).
+        failure, end = self._last_failure, self._end
         if self.call_id is not None and end is None and not self._stop.is_set() and (
             self._ready.is_set() and ws.close_code == 1000
         ):
@@ -289,9 +274,6 @@ class Driver:
             message, type=kind, code=code, close_code=ws.close_code, close_reason=ws.close_reason
         )
 
-    def _outcome(self) -> tuple[BaseException | None, EndConnection | None]:
-        return self._last_failure, self._end
-
     async def _read(self, ws: WebSocket) -> None:
         core = self.core
         events = self.events
@@ -327,10 +309,10 @@ class Driver:
             assert isinstance(event, ev.ResponseOutputAudioDelta)
             if self.audio.wanted and not self.audio.deliver(event.delta):
                 self._skip("an audio delta that is not valid base64")
-            self._first_delta(event.response_id)
+            self.desk.first_delta(event.response_id)
         elif kind in _DELTAS:
             assert isinstance(event, _DELTAS)
-            self._first_delta(event.response_id)
+            self.desk.first_delta(event.response_id)
         elif kind is ev.ResponseDone:
             self._responses += 1
         if self.events.observed:
@@ -390,14 +372,11 @@ class Driver:
                 case Send(event=event):
                     frames.append(ev.encode_client_event(event))
                 case RunCall(call=call):
-                    self._call_started[call.call_id] = time.perf_counter()
-                    if self._runner is not None:
-                        self._runner.start(call)
+                    self.desk.start(call)
                 case CancelCall(call_id=call_id):
-                    if self._runner is not None:
-                        self._runner.cancel(call_id)
+                    self.desk.cancel(call_id)
                 case TurnDone():
-                    self._turn_done(action)
+                    self.turns.done(action)
                 case Notify(notice=notice):
                     self.notify(notice)
                 case Ready():
@@ -432,49 +411,6 @@ class Driver:
         if started is not None:
             started.started()
 
-    async def _tool_finished(
-        self, call: ToolCall, result: ToolResult, duration: float, interim: bool
-    ) -> None:
-        core = self.core
-        if call.call_id in core.background:
-            await self.execute(core.background_done(call.call_id, call.name, result.output))
-            return
-        await self.execute(core.tool_finished(call.call_id, result.output, background=interim))
-        ready_at = self._call_started.pop(call.call_id, None)
-        if ready_at is not None:
-            self._latency.append((call.call_id, ready_at, time.perf_counter()))
-
-    def reporter(self, call: ToolCall) -> Callable[[str], None]:
-        """``ToolContext.progress`` for one call, callable from the loop or a tool's thread."""
-        loop_thread = threading.get_ident()
-        token = anyio.lowlevel.current_token()
-
-        def report(text: str) -> None:
-            if threading.get_ident() == loop_thread:
-                self._progress(call, text)
-            else:
-                anyio.from_thread.run_sync(self._progress, call, text, token=token)
-
-        return report
-
-    def _progress(self, call: ToolCall, text: str) -> None:
-        self.notify(ToolProgress(call.call_id, call.name, text))
-        actions = self.core.progress(call.call_id, text)
-        if actions and self._runner is not None:
-            self._runner.spawn(self.execute, actions)
-
-    async def _approval_decided(self, call: ToolCall, decision: Decision) -> None:
-        await self.execute(
-            self.core.approval_decided(call.call_id, decision.approved, decision.reason)
-        )
-
-    def _first_delta(self, response_id: str) -> None:
-        if self._latency and not self.core.gate.is_out_of_band(response_id):
-            now = time.perf_counter()
-            for call_id, ready_at, posted_at in self._latency:
-                self.notify(ToolTurnLatency(call_id, posted_at - ready_at, now - ready_at))
-            self._latency = []
-
     def notify(self, notice: Notice) -> None:
         if self.events.observed:
             self.events.publish(notice)
@@ -483,27 +419,6 @@ class Driver:
         self.skipped_frames += 1
         logger.warning("skipped a frame: %s", reason)
         self.notify(FrameSkipped(reason))
-
-    # -- turns ---------------------------------------------------------------------------
-
-    def new_turn(self) -> tuple[int, _Turn]:
-        turn = next(self._turn_ids)
-        waiter = self._turns[turn] = _Turn()
-        return turn, waiter
-
-    def forget_turn(self, turn: int) -> None:
-        self._turns.pop(turn, None)
-
-    def _turn_done(self, done: TurnDone) -> None:
-        error = None
-        if done.error is not None:
-            d = done.error
-            error = ServerError(d.message, type=d.type, code=d.code, param=d.param, event_id=d.event_id)
-        for turn in done.turns:
-            waiter = self._turns.get(turn)
-            if waiter is not None and not waiter.done.is_set():
-                waiter.text, waiter.error = done.text, error
-                waiter.done.set()
 
     # -- ending --------------------------------------------------------------------------
 
@@ -541,10 +456,7 @@ class Driver:
         self.state = "closed"
         self._stop.set()
         error = self.error if not self.user_closed else None
-        for waiter in self._turns.values():
-            if not waiter.done.is_set():
-                waiter.error = error or SessionClosed(self.ended or "session closed")
-                waiter.done.set()
+        self.turns.close(error or SessionClosed(self.ended or "session closed"))
         self.events.close()
         self.audio.close()
 

@@ -94,7 +94,7 @@ class RealtimeSession:
             ws_config=ws_config,
             tools=lambda: self.tools,
             context=lambda call: ToolContext(
-                call.call_id, call.name, self, self.agent, self._driver.reporter(call)
+                call.call_id, call.name, self, self.agent, self._driver.desk.reporter(call)
             ),
             events=events,
             audio=hub,
@@ -149,10 +149,8 @@ class RealtimeSession:
 
     @property
     def stats(self) -> SessionStats:
-        runner = self._driver._runner
-        return SessionStats(
-            self._driver.reconnects, self._driver.skipped_frames, runner.running if runner else 0
-        )
+        driver = self._driver
+        return SessionStats(driver.reconnects, driver.skipped_frames, driver.desk.running)
 
     # -- conversation ------------------------------------------------------------------
 
@@ -166,13 +164,13 @@ class RealtimeSession:
         """
         self._driver.check_open()
         message = _user_message(text)
-        turn, waiter = self._driver.new_turn()
+        turn, waiter = self._driver.turns.new()
         try:
             core = self._core
             await self._driver.execute(core.add_item(message) + core.request_response(turns={turn}))
             await waiter.done.wait()
         finally:
-            self._driver.forget_turn(turn)
+            self._driver.turns.forget(turn)
         if waiter.error is not None:
             raise waiter.error
         return waiter.text

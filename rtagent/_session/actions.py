@@ -33,7 +33,7 @@ class ToolCall:
     """A function call the model made whose arguments are complete.
 
     ``kind`` ``"mcp_approval"`` is a hosted MCP tool asking for approval: nothing runs on
-    the client; the decision is reported with ``Session.approval_decided``.
+    the client; the decision is reported with ``Session.calls.approval_decided``.
     """
 
     call_id: str
@@ -54,7 +54,7 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class RunCall:
-    """Start this tool call; report its output with ``Session.tool_finished``."""
+    """Start this tool call; report its output with ``Session.calls.finished``."""
 
     call: ToolCall
 

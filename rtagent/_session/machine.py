@@ -14,10 +14,11 @@
   before the session's maximum duration (from ``expires_at``, on an injected clock).
 
 Each input returns one ordered list of :mod:`~rtagent._session.actions` for the driver to
-execute. Nothing here awaits, sleeps or reads a socket. Its state lives in three parts,
-each with one owner: :class:`~rtagent._session.gate.ResponseGate` (requests and
-responses), :class:`~rtagent._session.rounds.ToolRounds` (calls in flight) and
-:class:`~rtagent._session.mirror.ConversationMirror` (the conversation).
+execute. Nothing here awaits, sleeps or reads a socket. Its state lives in parts, each
+with one owner: :class:`~rtagent._session.gate.ResponseGate` (requests and responses),
+:class:`~rtagent._session.rounds.ToolRounds` (calls in flight, driven by
+:class:`~rtagent._session.calls.Calls`), :class:`~rtagent._session.mirror.ConversationMirror`
+(the conversation) and :class:`~rtagent._session.lifecycle.Lifecycle` (the link).
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ from .._errors import ServerError
 from .._notices import ConnectionLost, Reconnected, UsageReported
 from .._tools import OnInterrupt
 from .._usage import Prices, Usage, UsageLedger
-from .actions import Action, CancelCall, EndKind, Notify, Ready, RunCall, Send, ToolCall, TurnDone
+from .actions import Action, EndKind, Notify, Ready, Send, TurnDone
+from .calls import Calls
 from .config import merge_config, output_bytes_per_ms, server_cancels_on_speech
 from .gate import ResponseGate
 from .lifecycle import DEFAULT_MAX_DURATION, Lifecycle
 from .mirror import DEFAULT_MAX_ITEMS, ConversationMirror
-from .rounds import Round, ToolRounds
+from .rounds import ToolRounds
 
 __all__ = ["DEFAULT_MAX_DURATION", "HANDLED_TYPES", "Ids", "Session", "answer_text"]
 
@@ -127,13 +129,13 @@ class Session:
         self.mirror = ConversationMirror(max_items, clock)
         self.life = Lifecycle(clock, max_duration)
         self.usage = UsageLedger(prices)
-        self._late: list[dict[str, Any]] = []
-        self._progress: tuple[str, str] | None = None
+        self.calls = Calls(
+            self._out, self.ids.item, self.gate, self.rounds, self.mirror,
+            create_item=self._create_item, finish=self._finish, take=self._take,
+        )
+        """Tool calls: running, outputs, approvals, background results, progress."""
         self._unsent: list[dict[str, Any]] = []
         """Sideband: items added while disconnected, sent when the call is re-attached."""
-        self.background: dict[str, OnInterrupt] = {}
-        """Background calls still running after their interim output, with their policy."""
-        """Results of background tools, waiting for a moment when no response runs."""
         for item in history:
             item.setdefault("id", self.ids.item())
             self.mirror.record(item)
@@ -180,7 +182,7 @@ class Session:
             cut.append(f"{head} ({what})")
         cut += self.mirror.connection_lost()
         for rnd in self.rounds.connection_lost():
-            self._maybe_close(rnd)
+            self.calls.close_if_done(rnd)
         self.life.lost()
         self._streamed = 0
         if not self.life.planned and not final:
@@ -310,9 +312,9 @@ class Session:
             # arguments.done / output_item.done are also sent for cut-off calls: run only
             # completed ones (PROTOCOL.md §7).
             if item.status == "completed":
-                self._call_ready(item, event.response_id)
+                self.calls.ready(item, event.response_id)
         elif item.type == "mcp_approval_request":
-            self._call_ready(item, event.response_id)
+            self.calls.ready(item, event.response_id)
         elif item.type == "message" and item.id:
             self.mirror.remember(item)
 
@@ -328,7 +330,7 @@ class Session:
             # Calls that reached response.done without their output_item.done (defensive).
             for item in response.output:
                 if item.type == "function_call" and item.status in (None, "completed"):
-                    self._call_ready(item, rid)
+                    self.calls.ready(item, rid)
         done = self.gate.on_done(response)
         rnd = self.rounds.get(rid)
         self._count(response, (done.turns if done else set()) | (rnd.turns if rnd else set()))
@@ -337,7 +339,7 @@ class Session:
             rnd.text = answer_text(response)
             if response.status == "cancelled":
                 rnd.interrupted = True
-            self._maybe_close(rnd)
+            self.calls.close_if_done(rnd)
         elif done is not None and done.turns:
             self._finish(done.turns, answer_text(response), _failure(response))
 
@@ -356,44 +358,6 @@ class Session:
         for turn in turns:
             self.usage.turn_done(turn)
         self._out.append(TurnDone(turns, text, error))
-
-    def _call_ready(self, item: ev.Item, response_id: str) -> None:
-        mcp = item.type == "mcp_approval_request"
-        call_id = item.id if mcp else item.call_id
-        if not call_id or self.rounds.is_pending(call_id):
-            return  # a call_id runs once, however often it is seen
-        rnd = self.rounds.get(response_id)
-        if rnd is None:
-            turns: set[int] = set()
-            after_repeats = False
-            active = self.gate.active
-            if active is not None and active.id == response_id:
-                # The round's follow-up response answers these turns now.
-                turns, active.turns = active.turns, set()
-                after_repeats = active.request is not None and active.request.after_repeats
-            rnd = self.rounds.open(response_id, turns, after_repeats=after_repeats)
-        if not mcp:
-            self.mirror.remember(item)
-        if self.mirror.answered(call_id):
-            logger.info("call %s was answered before; it does not run again", call_id)
-            return
-        self.rounds.add(rnd, call_id, item.name or "")
-        self._out.append(RunCall(ToolCall(
-            call_id, item.name or "", item.arguments or "", item.id, response_id,
-            kind="mcp_approval" if mcp else "function", server_label=item.server_label,
-        )))
-
-    def _maybe_close(self, rnd: Round) -> None:
-        if not self.rounds.closable(rnd):
-            return
-        self.rounds.close(rnd)
-        interrupted = rnd.interrupted and not rnd.reply_after_interrupt
-        if interrupted or (rnd.repeats_only and rnd.after_repeats):
-            # No reply follows: what was said besides the calls is the answer.
-            if rnd.turns:
-                self._finish(rnd.turns, rnd.text)
-        else:
-            self.gate.request(None, rnd.turns, after_repeats=rnd.repeats_only)
 
     # -- inputs from the application -----------------------------------------------------
 
@@ -430,60 +394,6 @@ class Session:
             self._out.append(Send(ev.SessionUpdate(event_id=self.ids.event(), session=session)))
         return self._take()
 
-    def tool_finished(self, call_id: str, output: str, *, background: bool = False) -> list[Action]:
-        """Post a call's output; the round asks for its reply once it is complete.
-
-        ``background``: the output is an interim one; the tool keeps running and its result
-        comes with :meth:`background_done` (an interruption still applies its policy).
-        """
-        policy = self.rounds.policy_of(call_id)
-        rnd = self.rounds.finished(call_id)
-        if rnd is None:
-            logger.debug("output for call %s ignored: not running", call_id)
-            return []
-        if background and policy is not None:
-            self.background[call_id] = policy
-        self._create_item({
-            "type": "function_call_output", "id": self.ids.item(),
-            "call_id": call_id, "output": output,
-        })
-        self._maybe_close(rnd)
-        return self._take()
-
-    def approval_decided(
-        self, request_id: str, approved: bool, reason: str | None = None
-    ) -> list[Action]:
-        """Answer a hosted MCP tool's ``mcp_approval_request`` (``mcp_approval_response``)."""
-        rnd = self.rounds.finished(request_id)
-        if rnd is None:
-            return []
-        item: dict[str, Any] = {
-            "type": "mcp_approval_response", "id": self.ids.item(),
-            "approval_request_id": request_id, "approve": approved,
-        }
-        if reason:
-            item["reason"] = reason
-        self._create_item(item)
-        self._maybe_close(rnd)
-        return self._take()
-
-    def background_done(self, call_id: str, name: str, output: str) -> list[Action]:
-        """A background tool finished: its result joins the conversation and the model
-        speaks about it, once no response is running (never racing one)."""
-        self.background.pop(call_id, None)
-        text = f"The background task {name} (call {call_id}) finished. Its result: {output}"
-        self._late.append({
-            "type": "message", "role": "system", "id": self.ids.item(),
-            "content": [{"type": "input_text", "text": text}],
-        })
-        return self._take()
-
-    def progress(self, call_id: str, text: str) -> list[Action]:
-        """Say how a running tool is going, out of band, once no response is talking
-        (the latest report wins; none is said once the call has finished)."""
-        self._progress = (call_id, text)
-        return self._take()
-
     def send_now(self, *events: ev.ClientEvent) -> list[Action]:
         """Send events that are not conversation state (audio, commit...) if connected.
 
@@ -501,10 +411,7 @@ class Session:
             if self.sideband and self.mirror.playing is not None and self.life.sending:
                 # WebRTC/SIP: the server plays the audio; stop it (after response.cancel).
                 self._out.append(Send(ev.OutputAudioBufferClear(event_id=self.ids.event())))
-        self._out.extend(self.rounds.interrupt())
-        self._out.extend(
-            CancelCall(call_id) for call_id, policy in self.background.items() if policy == "cancel"
-        )
+        self.calls.interrupt()
         played, self.mirror.played = self.mirror.played, None
         if played is None or self.sideband:
             return  # on a call the server knows what was heard and truncates itself
@@ -533,29 +440,13 @@ class Session:
         self.gate.item_sent()
         self._out.append(Send(ev.ConversationItemCreate(event_id=self.ids.event(), item=item)))
 
-    def _deliver_late(self) -> None:
-        """What waits for a moment when no response runs: background results, progress."""
-        if self._late:
-            for item in self._late:
-                self._create_item(item)
-            self._late.clear()
-            self.gate.request()
-        progress, self._progress = self._progress, None
-        if progress is not None:
-            call_id, text = progress
-            if self.rounds.is_pending(call_id) or call_id in self.background:
-                self.gate.request({
-                    "conversation": "none", "input": [],
-                    "instructions": f"Tell the user briefly, in your own words: {text}",
-                })
-
     def _take(self) -> list[Action]:
         if self.life.link == "ready":
             if self.life.roll_due and not self.gate.busy:
                 self._end("planned rollover", "rollover")
             else:
                 if self.gate.active is None:
-                    self._deliver_late()
+                    self.calls.deliver_late()
                 self.gate.pump()
         if not self._out:
             return []
