@@ -18,7 +18,7 @@ from sansio import (
 )
 
 from rtagent import ConnectionLost, Reconnected, ServerError
-from rtagent._session import EndConnection, Ready, Send
+from rtagent._session import EndConnection, Ready, Send, ToolCall
 from rtagent._session.config import merge_config, server_cancels_on_speech
 
 RACE = "conversation_already_has_active_response"
@@ -706,3 +706,53 @@ def test_usage_is_counted_per_response_turn_and_session_with_cost() -> None:
     assert ledger.last_turn is not None and ledger.last_turn.output_tokens == 30
     one = (10 * 2.0 + 50 * 1.0 + 40 * 10.0 + 10 * 4.0 + 20 * 20.0) / 1_000_000
     assert reported[0].cost == one and ledger.cost == one
+
+
+# -- taking over calls another process started (the worker fleet's failover) -----------------
+
+
+def test_resume_posts_known_outputs_runs_the_rest_then_one_response_create() -> None:
+    f = Feed(sideband=True).open()
+    known, rerun = ToolCall("c1", "echo", "{}"), ToolCall("c2", "echo", "{}")
+    f.apply(f.session.calls.resume([(known, "was done"), (rerun, None)]))
+    assert [c.call_id for c in f.calls()] == ["c2"]
+    out = f.sent()
+    assert [(e["type"], e["item"]["call_id"]) for e in out] == [("conversation.item.create", "c1")]
+    f.apply(f.session.calls.finished("c2", "again"))
+    assert f.sent_types() == ["conversation.item.create", "response.create"]
+    assert f.session.calls.finished("c2", "twice") == []  # one output per call
+
+
+def test_resume_with_nothing_to_take_over_asks_for_nothing() -> None:
+    f = Feed(sideband=True).open()
+    assert f.session.calls.resume([]) == []
+    assert f.session.idle
+
+
+def test_resume_skips_a_call_already_running_here() -> None:
+    f = ready()
+    key = key_of(ask(f, "go", 1))
+    f.feed(created("r1", key), item_done("r1", call_item("c1")), done("r1", key=key))
+    f.calls()
+    f.sent()
+    f.apply(f.session.calls.resume([(ToolCall("c1", "echo", "{}"), "stale")]))
+    assert f.calls() == [] and f.sent() == []
+    f.apply(f.session.calls.finished("c1", "fresh"))
+    out = f.sent()
+    assert [e["type"] for e in out] == ["conversation.item.create", "response.create"]
+    assert out[0]["item"]["output"] == "fresh"
+
+
+def test_resume_of_a_background_call_never_posts_a_second_output() -> None:
+    """Its interim output was posted before: it runs again in the background, or its known
+    result comes as a late message, never as another function_call_output."""
+    f = Feed(sideband=True).open()
+    running = ToolCall("b1", "report", "{}", interim_posted=True)
+    done_ = ToolCall("b2", "report", "{}", interim_posted=True)
+    f.apply(f.session.calls.resume([(running, None), (done_, "the report")]))
+    assert [c.call_id for c in f.calls()] == ["b1"]
+    out = f.sent()
+    assert [(e["type"], e["item"]["type"]) for e in out[:1]] == [("conversation.item.create", "message")]
+    assert "the report" in out[0]["item"]["content"][0]["text"]
+    assert out[1]["type"] == "response.create"
+    assert "b1" in f.session.calls.background

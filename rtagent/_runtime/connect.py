@@ -22,6 +22,7 @@ from .._tools import OnInterrupt
 from .._transport import WebSocketConfig
 from .._usage import Prices
 from .approvals import ApprovalHandler
+from .journal import ToolJournal
 from .session import RealtimeSession, sendable
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ async def connect(
     history: Iterable[Mapping[str, Any]] = (),
     approve: ApprovalHandler | None = None,
     approval_timeout: float | None = 300.0,
+    journal: ToolJournal | None = None,
     **options: Unpack[EndpointOptions],
 ) -> AsyncIterator[RealtimeSession]:
     """Open a live session for ``agent``; it ends when the block does.
@@ -97,6 +99,9 @@ async def connect(
             method if it has one, else the application answers ``ApprovalRequested``
             notices with ``session.approve()``/``session.reject()``.
         approval_timeout: seconds a call waits for a decision before it is refused.
+        journal: durable records of the tool calls, so that a process taking over this
+            session after another died finishes the calls in flight (the worker fleet
+            gives each call one; see :mod:`rtagent.worker`).
         **options: the endpoint options above.
 
     Raises:
@@ -143,6 +148,7 @@ async def connect(
         approval_timeout=approval_timeout,
         call_id=call_id,
         clock=core.life.clock,
+        journal=journal,
     )
     # OpenTelemetry spans and metrics, when the application has set OpenTelemetry up.
     telemetry = _otel.session_telemetry(type(agent).__name__, endpoint.model, endpoint.websocket_url())

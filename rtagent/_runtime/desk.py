@@ -1,24 +1,39 @@
 """Between the tool runner and the session: calls start and stop here, their outputs,
-progress reports and approval decisions go to the session, and the latency of each
+progress reports and approval decisions go to the session, the journal (if any) hears
+of each output and takes over what a previous process left, and the latency of each
 tool turn is measured (from a call being complete to the reply's first delta)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio.from_thread
 import anyio.lowlevel
 
+from .. import _events as ev
 from .._invoke import ToolResult
 from .._notices import Notice, ToolProgress, ToolTurnLatency
 from .._session import Action, Session, ToolCall
+from .._tools import ToolRegistry
 from .approvals import Decision
+from .journal import ToolJournal, resume_plan
 from .runner import ToolRunner
 
 __all__ = ["ToolDesk"]
+
+logger = logging.getLogger("rtagent.tools")
+
+
+async def _quietly(record: Awaitable[None], what: object) -> None:
+    """A journal write whose failure must not stop the output from being posted."""
+    try:
+        await record
+    except Exception:
+        logger.exception("journal write failed (%s)", what)
 
 
 class ToolDesk:
@@ -28,6 +43,7 @@ class ToolDesk:
         core: the session state machine.
         execute: carries out the session's actions.
         notify: publishes a notice.
+        journal: durable records of the calls (see :mod:`rtagent._runtime.journal`).
     """
 
     def __init__(
@@ -35,10 +51,12 @@ class ToolDesk:
         core: Session,
         execute: Callable[[list[Action]], Coroutine[Any, Any, None]],
         notify: Callable[[Notice], None],
+        journal: ToolJournal | None = None,
     ) -> None:
         self._core = core
         self._execute = execute
         self._notify = notify
+        self.journal = journal
         self.runner: ToolRunner | None = None
         """The runner of the session's calls, while the session runs."""
         self._started: dict[str, float] = {}
@@ -62,9 +80,14 @@ class ToolDesk:
     ) -> None:
         """A call's output (or a background call's late result) goes to the session."""
         calls = self._core.calls
+        journal = self.journal
         if call.call_id in calls.background:
             await self._execute(calls.background_done(call.call_id, call.name, result.output))
+            if journal is not None:
+                await _quietly(journal.delivered(call.call_id), call)
             return
+        if journal is not None:
+            await _quietly(journal.finished(call, result.output, interim=interim), call)
         await self._execute(calls.finished(call.call_id, result.output, background=interim))
         ready_at = self._started.pop(call.call_id, None)
         if ready_at is not None:
@@ -93,6 +116,34 @@ class ToolDesk:
         actions = self._core.calls.progress(call.call_id, text)
         if actions and self.runner is not None:
             self.runner.spawn(self._execute, actions)
+
+    def delivered(self, item: ev.Item) -> None:
+        """The server acknowledged a client item: a call's output is safe now."""
+        call_id = item.call_id
+        if (
+            self.journal is not None and self.runner is not None
+            and item.type == "function_call_output" and call_id
+            and call_id not in self._core.calls.background  # an interim output: not yet
+        ):
+            self.runner.spawn(self._forget, call_id)
+
+    async def _forget(self, call_id: str) -> None:
+        assert self.journal is not None
+        await _quietly(self.journal.delivered(call_id), call_id)
+
+    async def take_over(self, tools: ToolRegistry) -> None:
+        """Run or answer the calls a previous process left in the journal (once, when the
+        first connection is ready)."""
+        if self.journal is None:
+            return
+        try:
+            entries = await self.journal.recover()
+        except Exception:
+            logger.exception("could not read the tool journal; calls in flight are not taken over")
+            return
+        if entries:
+            logger.info("taking over %d call(s) from the journal", len(entries))
+            await self._execute(self._core.calls.resume(resume_plan(entries, tools)))
 
     def first_delta(self, response_id: str) -> None:
         """A reply started: report the latency of the tool turns it answers."""

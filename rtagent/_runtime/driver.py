@@ -65,6 +65,7 @@ from .approvals import Approvals
 from .audio import AudioHub
 from .broadcaster import Broadcaster
 from .desk import ToolDesk
+from .journal import ToolJournal
 from .runner import ToolRunner
 from .turns import Turns
 
@@ -95,6 +96,11 @@ class Driver:
         context: builds a tool call's ``ToolContext``.
         events: the session's event broadcaster.
         audio: where decoded assistant audio goes.
+        call_id: attach to this SIP/WebRTC call (a sideband).
+        approvals: decisions on calls that need a person's approval.
+        response_timeout: end a connection silent this long while a response is due.
+        clock: wall-clock seconds (the rollover deadline).
+        journal: durable records of the tool calls, for a process taking over.
     """
 
     def __init__(
@@ -113,6 +119,7 @@ class Driver:
         approvals: Approvals | None = None,
         response_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
+        journal: ToolJournal | None = None,
     ) -> None:
         self.core = core
         self.endpoint = endpoint
@@ -136,7 +143,7 @@ class Driver:
         self.reconnects = 0
         self.skipped_frames = 0
         self.turns = Turns()
-        self.desk = ToolDesk(core, self.execute, self.notify)
+        self.desk = ToolDesk(core, self.execute, self.notify, journal)
         self._ws: WebSocket | None = None
         self._ready = anyio.Event()
         self._stop = anyio.Event()
@@ -160,7 +167,7 @@ class Driver:
         try:
             async with ToolRunner(
                 self._tools, self._context, self.desk.finished, self.notify,
-                self.approvals, self.desk.decided,
+                self.approvals, self.desk.decided, self.desk.journal,
             ) as runner:
                 self.desk.runner = runner
                 try:
@@ -315,6 +322,9 @@ class Driver:
             self.desk.first_delta(event.response_id)
         elif kind is ev.ResponseDone:
             self._responses += 1
+        elif kind is ev.ConversationItemAdded:
+            assert isinstance(event, ev.ConversationItemAdded)
+            self.desk.delivered(event.item)
         if self.events.observed:
             self.events.publish(event)
 
@@ -403,6 +413,9 @@ class Driver:
 
     def _on_ready(self) -> None:
         self._ready.set()
+        runner = self.desk.runner
+        if not self._attached and self.desk.journal is not None and runner is not None:
+            runner.spawn(self.desk.take_over, self._tools())
         self._attached = True
         if self.state == "reconnecting":
             self.reconnects += 1

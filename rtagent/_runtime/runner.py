@@ -25,6 +25,7 @@ from .._notices import ApprovalRequested, Notice, ToolFinished, ToolStarted
 from .._session import ToolCall
 from .._tools import ToolRegistry
 from .approvals import Approvals, Decision, needs_approval
+from .journal import ToolJournal
 
 __all__ = ["ToolRunner"]
 
@@ -42,6 +43,9 @@ class ToolRunner:
         context: builds the :class:`ToolContext` of a call.
         finished: receives each call's result and duration, to post the output.
         notify: publishes ``ToolStarted``/``ToolFinished``.
+        approvals: a person's decision on calls that need one.
+        decided: answers a hosted MCP tool's approval request.
+        journal: records each call before its tool runs (for a process taking over).
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class ToolRunner:
         notify: Callable[[Notice], None],
         approvals: Approvals,
         decided: Decided,
+        journal: ToolJournal | None = None,
     ) -> None:
         self._tools = tools
         self._context = context
@@ -59,6 +64,7 @@ class ToolRunner:
         self._notify = notify
         self.approvals = approvals
         self._decided = decided
+        self._journal = journal
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -117,8 +123,10 @@ class ToolRunner:
                     result = unknown_tool(call.name, registry.names(), context)
                 elif needs_approval(tool, call.arguments):
                     result = await self._refusal(call)
+                if tool is not None and result is None and self._journal is not None:
+                    result = await self._record(call)
                 if tool is not None and result is None:
-                    if tool.background:
+                    if tool.background and not call.interim_posted:
                         # Long-running work: the model hears at once that it started, and
                         # keeps talking; the result joins the conversation when ready.
                         interim = ToolResult(
@@ -145,6 +153,20 @@ class ToolRunner:
         self._notify(ToolFinished(
             call.call_id, call.name, call.arguments, result.output, result.ok, result.error, duration
         ))
+
+    async def _record(self, call: ToolCall) -> ToolResult | None:
+        """Journal the call before it runs: None when recorded, else the output that says
+        it did not run (a call nobody recorded could be lost if this process died)."""
+        assert self._journal is not None
+        try:
+            await self._journal.started(call)
+        except Exception as exc:
+            logger.error("call %s of %s not recorded, so not run: %r", call.call_id, call.name, exc)
+            return ToolResult(
+                f"error: {call.name} did not run: the call could not be recorded ({exc})",
+                ok=False, error="exception",
+            )
+        return None
 
     async def _refusal(self, call: ToolCall) -> ToolResult | None:
         """Wait for a person's decision on a local tool call: None when approved, else

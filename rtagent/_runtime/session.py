@@ -30,6 +30,7 @@ from .approvals import ApprovalHandler, Approvals
 from .audio import AudioHub, SessionAudio
 from .broadcaster import Broadcaster
 from .driver import Driver, SessionEvent, State
+from .journal import ToolJournal
 
 if TYPE_CHECKING:
     from .._agent import Agent
@@ -78,6 +79,7 @@ class RealtimeSession:
         approval_timeout: float | None,
         call_id: str | None,
         clock: Callable[[], float],
+        journal: ToolJournal | None = None,
     ) -> None:
         self.agent = agent
         self.tools = tools
@@ -102,6 +104,7 @@ class RealtimeSession:
             approvals=Approvals(approve, approval_timeout, lambda n: self._driver.notify(n)),
             response_timeout=response_timeout,
             clock=clock,
+            journal=journal,
         )
         self.audio = SessionAudio(self._driver, hub, chunk_bytes)
         """Audio in and out: ``send``, ``commit``, ``clear``, ``played``, ``add_sink``, ``output``."""

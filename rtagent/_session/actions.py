@@ -43,6 +43,9 @@ class ToolCall:
     response_id: str | None = None
     kind: Literal["function", "mcp_approval"] = "function"
     server_label: str | None = None
+    interim_posted: bool = False
+    """A background call whose interim output was posted (by a process that died): it
+    runs again without posting another, and its result comes as a late message."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,13 +149,16 @@ class Calls:
     def background_done(self, call_id: str, name: str, output: str) -> list[Action]:
         """A background tool finished: its result joins the conversation and the model
         speaks about it, once no response is running (never racing one)."""
+        self._late_result(call_id, name, output)
+        return self._take()
+
+    def _late_result(self, call_id: str, name: str, output: str) -> None:
         self.background.pop(call_id, None)
         text = f"The background task {name} (call {call_id}) finished. Its result: {output}"
         self._late.append({
             "type": "message", "role": "system", "id": self._new_item_id(),
             "content": [{"type": "input_text", "text": text}],
         })
-        return self._take()
 
     def progress(self, call_id: str, text: str) -> list[Action]:
         """Say how a running tool is going, out of band, once no response is talking
@@ -202,21 +205,33 @@ class Calls:
         Each call comes with its output when it is known (it is posted as is) or None
         (the call runs here). A re-attached sideband replays nothing, so the model would
         otherwise wait for these outputs forever. Once every output is posted, one
-        ``response.create`` follows, as for any round.
+        ``response.create`` follows, as for any round. A background call whose interim
+        output was posted (``interim_posted``) joins no round: it runs again as a
+        background call, or its known result comes as a late message.
         """
         rnd = self.rounds.open(f"resumed_{next(self._resumed)}", set(), after_repeats=False)
         rnd.response_done = True
         known: list[tuple[str, str]] = []
         for call, output in calls:
-            if self.rounds.is_pending(call.call_id) or self._mirror.answered(call.call_id):
+            call_id = call.call_id
+            if self.rounds.is_pending(call_id) or call_id in self.background:
                 continue
-            self.rounds.add(rnd, call.call_id, call.name)
+            if call.interim_posted:
+                if output is None:
+                    self.background[call_id] = self.rounds.policy(call.name)
+                    self._out.append(RunCall(call))
+                else:
+                    self._late_result(call_id, call.name, output)
+                continue
+            if self._mirror.answered(call_id):
+                continue
+            self.rounds.add(rnd, call_id, call.name)
             if output is None:
                 self._out.append(RunCall(call))
             else:
-                known.append((call.call_id, output))
+                known.append((call_id, output))
         if not rnd.pending:
-            self.rounds.close(rnd)  # nothing to take over: no response is owed
+            self.rounds.close(rnd)  # nothing to answer: no response is owed
             return self._take()
         for call_id, output in known:
             self._post(call_id, output)

@@ -79,6 +79,10 @@ class ToolRounds:
             )
         return rnd
 
+    def policy(self, name: str) -> OnInterrupt:
+        """What the tool ``name`` does when interrupted."""
+        return self._policy(name)
+
     def add(self, rnd: Round, call_id: str, name: str) -> None:
         """A new call of ``rnd`` starts running."""
         rnd.pending[call_id] = self._policy(name)
