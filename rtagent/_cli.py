@@ -34,7 +34,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ._agent import DEFAULT_MODEL, Agent
+from ._agent import Agent
+from ._cli_fleet import add_submit, add_worker
+from ._cli_options import (
+    UsageError,
+    add_connection_options,
+    add_endpoint_options,
+    connect_options,
+    endpoint_from,
+    load_cli_agent,
+    model_of,
+    model_option,
+)
 from ._endpoint import Endpoint
 from ._errors import (
     ClientSecretError,
@@ -46,7 +57,6 @@ from ._errors import (
     ToolDefinitionError,
     first_error,
 )
-from ._loading import load_agent
 from ._plugins import load_plugins
 
 __all__ = ["main"]
@@ -79,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise error from None
     except KeyboardInterrupt:
         return _INTERRUPTED
-    except (_UsageError, ConfigurationError, PluginLoadError, ToolDefinitionError) as exc:
+    except (UsageError, ConfigurationError, PluginLoadError, ToolDefinitionError) as exc:
         # The user can fix these by changing the command line or the agent file.
         if debug:
             traceback.print_exc()
@@ -148,7 +158,7 @@ def _cmd_tools(args: argparse.Namespace) -> int:
     if Path(target).is_dir():
         schemas = load_plugins(target).schemas()
     else:
-        schemas = _agent(target).load_tools().schemas()
+        schemas = load_cli_agent(target).load_tools().schemas()
     _print_json(schemas, args.indent)
     return 0
 
@@ -171,7 +181,7 @@ def _add_config(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    agent = _agent(args.target)
+    agent = load_cli_agent(args.target)
     session = agent.session_config(agent.load_tools())
     _print_json({"type": "session.update", "session": session}, args.indent)
     return 0
@@ -264,7 +274,7 @@ def _add_chat(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--inspect-port", metavar="PORT", type=int, default=0, help="the inspector's port (default: a free one)"
     )
-    _add_connection_options(p)
+    add_connection_options(p)
     voice = p.add_argument_group("voice")
     voice.add_argument(
         "--audio-in", metavar="WAV", type=Path, help="send this WAV file as your turn, then exit"
@@ -286,28 +296,28 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from ._chat import ChatOptions, run_chat
 
     if args.mic and args.audio_in is not None:
-        raise _UsageError("--mic and --audio-in cannot be combined")
+        raise UsageError("--mic and --audio-in cannot be combined")
     if args.demo:
         if args.target is not None:
-            raise _UsageError("give AGENT or --demo, not both")
+            raise UsageError("give AGENT or --demo, not both")
         from ._demo import DemoPirate
 
         agent: Agent = DemoPirate()
     elif args.target is None:
-        raise _UsageError("chat needs an AGENT (file.py[:Class] or module:Class), or --demo")
+        raise UsageError("chat needs an AGENT (file.py[:Class] or module:Class), or --demo")
     else:
-        agent = _agent(args.target)
-    endpoint, reason = _endpoint(args, agent)
+        agent = load_cli_agent(args.target)
+    endpoint, reason = endpoint_from(args, agent)
     if args.plugins:
         for folder in args.plugins:
             if not Path(folder).is_dir():
-                raise _UsageError(f"--plugins {folder}: no such folder")
+                raise UsageError(f"--plugins {folder}: no such folder")
         agent.plugins = [*agent.plugins, *args.plugins]
         agent.load_tools()  # a broken plugin is reported now, before connecting
     options = ChatOptions(
-        connect=_connect_options(args),
+        connect=connect_options(args),
         endpoint=endpoint,
-        model=_model_option(args),
+        model=model_option(args),
         local_reason=reason,
         audio_in=args.audio_in,
         audio_out=args.audio_out,
@@ -341,7 +351,7 @@ def _add_token(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--expires-in", metavar="SECONDS", type=int, default=600, help="lifetime, 10 to 7200 (default 600)"
     )
-    _add_endpoint_options(p)
+    add_endpoint_options(p)
     p.add_argument(
         "--indent", type=int, default=2, help="JSON indentation (default 2; 0 for one line)"
     )
@@ -353,8 +363,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
     from ._secrets import acreate_client_secret, create_client_secret
 
-    agent = _agent(args.target)
-    endpoint, reason = _endpoint(args, agent)
+    agent = load_cli_agent(args.target)
+    endpoint, reason = endpoint_from(args, agent)
     if endpoint is not None:
         with _quiet(args):
             secret = create_client_secret(
@@ -370,8 +380,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
         from .local import LocalRealtimeServer
 
         async with LocalRealtimeServer() as server:
-            local = Endpoint.resolve(base_url=server.http_url, api_key=_LOCAL_KEY, model=_model_option(args),
-                                     default_model=_model_of(agent))
+            local = Endpoint.resolve(base_url=server.http_url, api_key=_LOCAL_KEY, model=model_option(args),
+                                     default_model=model_of(agent))
             secret = await acreate_client_secret(
                 agent, endpoint=local, expires_after_seconds=args.expires_in
             )
@@ -403,17 +413,20 @@ def _add_phone(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "Serve the incoming-call webhook (realtime.call.incoming) with uvicorn: each "
             "verified call is accepted with AGENT's session config, attached to by call_id, "
             "and run until hang-up, its tools on this machine. Point your OpenAI project's "
-            "webhook at http://HOST:PORT/webhook. Needs: pip install 'rtagent[phone]'."
+            "webhook at http://HOST:PORT/webhook. With --nats, calls are queued for a worker "
+            "fleet instead (rtagent worker) and no AGENT is needed. Needs: pip install "
+            "'rtagent[phone]' (and 'rtagent[nats]' for --nats)."
         ),
     )
-    p.add_argument("target", metavar="AGENT", help="file.py[:Class] or module:Class")
+    p.add_argument("target", metavar="AGENT", nargs="?", help="file.py[:Class] or module:Class")
+    p.add_argument("--nats", metavar="URL", help="queue calls on this NATS server for rtagent worker")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--path", default="/webhook", help="where webhooks arrive (default /webhook)")
     p.add_argument(
         "--webhook-secret", metavar="SECRET", help="signing secret (default $OPENAI_WEBHOOK_SECRET)"
     )
-    _add_endpoint_options(p)
+    add_endpoint_options(p)
     p.set_defaults(handler=_cmd_phone)
 
 
@@ -424,11 +437,20 @@ def _cmd_phone(args: argparse.Namespace) -> int:
         from .calls import phone_app
     except ImportError as exc:
         raise ConfigurationError("rtagent phone needs: pip install 'rtagent[phone]'") from exc
-    agent = _agent(args.target)
-    endpoint, reason = _endpoint(args, agent)
-    if endpoint is None:
-        raise _UsageError(f"rtagent phone answers real calls, and {reason}: set it, or use --base-url")
-    app = phone_app(agent, webhook_secret=args.webhook_secret, path=args.path, endpoint=endpoint)
+    if args.nats:
+        if args.target:
+            raise UsageError("with --nats the workers run the agent: give no AGENT")
+        from ._cli_fleet import fleet_client
+
+        app = phone_app(queue=fleet_client(args.nats), webhook_secret=args.webhook_secret, path=args.path)
+    else:
+        if not args.target:
+            raise UsageError("phone needs an AGENT (file.py[:Class] or module:Class), or --nats")
+        agent = load_cli_agent(args.target)
+        endpoint, reason = endpoint_from(args, agent)
+        if endpoint is None:
+            raise UsageError(f"rtagent phone answers real calls, and {reason}: set it, or use --base-url")
+        app = phone_app(agent, webhook_secret=args.webhook_secret, path=args.path, endpoint=endpoint)
     print(f"{_PROG}: answering calls at http://{args.host}:{args.port}{args.path}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if getattr(args, "debug", False) else "warning")
     return 0
@@ -441,119 +463,12 @@ _SUBCOMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_serve,
     _add_token,
     _add_phone,
+    add_worker,
+    add_submit,
 ]
 
 
-# -- connection options ----------------------------------------------------------------------
-
-
-class _UsageError(Exception):
-    """Bad or conflicting options (exit status 2)."""
-
-
-def _add_endpoint_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    g = p.add_argument_group("where to connect")
-    g.add_argument(
-        "--local", action="store_true", help="use the embedded local server even when OPENAI_API_KEY is set"
-    )
-    g.add_argument(
-        "--url", help="Realtime WebSocket endpoint (default wss://api.openai.com/v1/realtime)"
-    )
-    g.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="REST base URL instead of --url (default $OPENAI_BASE_URL or https://api.openai.com/v1)",
-    )
-    g.add_argument("--model", help="model id, or the deployment name on Azure (default: the agent's)")
-    g.add_argument("--azure-endpoint", metavar="URL", help="https://<resource>.openai.azure.com")
-    g.add_argument("--azure-deployment", metavar="NAME", help="Azure deployment name")
-    g.add_argument(
-        "--azure-api-key", metavar="KEY", help="Azure key (default $AZURE_OPENAI_API_KEY)"
-    )
-    return g
-
-
-def _add_connection_options(p: argparse.ArgumentParser) -> None:
-    g = _add_endpoint_options(p)
-    g.add_argument(
-        "--retries",
-        metavar="N",
-        type=int,
-        default=None,
-        help="connection attempts before giving up (default 8)",
-    )
-
-
-def _endpoint(args: argparse.Namespace, agent: Agent) -> tuple[Endpoint | None, str]:
-    """The endpoint the options name, or None (and why) for the embedded local server."""
-    azure = bool(args.azure_endpoint)
-    url: str | None = args.url
-    if url is None and not (args.local or args.base_url or azure):
-        url = os.environ.get("RTAGENT_URL") or None  # options win over the environment
-    explicit = bool(url or args.base_url)
-    if args.local:
-        if explicit or azure:
-            raise _UsageError("--local cannot be combined with --url, --base-url or --azure-endpoint")
-        return None, "--local given"
-    if azure:
-        if explicit:
-            raise _UsageError("--azure-endpoint cannot be combined with --url or --base-url")
-        if not args.azure_deployment:
-            raise _UsageError("--azure-endpoint needs --azure-deployment")
-    elif args.azure_deployment or args.azure_api_key:
-        raise _UsageError("--azure-deployment and --azure-api-key need --azure-endpoint")
-    if url and args.base_url:
-        raise _UsageError("--url and --base-url cannot be combined")
-    if not azure and not explicit and not os.environ.get("OPENAI_API_KEY"):
-        return None, "OPENAI_API_KEY is not set"
-    try:
-        endpoint = Endpoint.resolve(
-            url=url,
-            base_url=args.base_url,
-            model=_model_option(args),
-            default_model=_model_of(agent),
-            azure_endpoint=args.azure_endpoint,
-            azure_deployment=args.azure_deployment,
-            azure_api_key=args.azure_api_key,
-        )
-    except ConfigurationError as exc:
-        raise _UsageError(str(exc)) from exc
-    return endpoint, ""
-
-
-def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
-    """connect() options besides the endpoint."""
-    from ._retry import RetryPolicy
-
-    if args.retries is None:
-        return {}
-    if args.retries < 1:
-        raise _UsageError("--retries must be at least 1")
-    return {"retry": RetryPolicy(max_attempts=args.retries, initial_delay=0.1, max_delay=2.0)}
-
-
-def _model_option(args: argparse.Namespace) -> str | None:
-    """``--model``, else ``RTAGENT_MODEL``, else None (the agent's model)."""
-    model: str | None = args.model or os.environ.get("RTAGENT_MODEL") or None
-    return model
-
-
-def _model_of(agent: Agent) -> str:
-    return agent.model if isinstance(agent.model, str) else DEFAULT_MODEL
-
-
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _agent(spec: str) -> Agent:
-    # The `rtagent` script, unlike `python -m`, does not put the current folder on sys.path;
-    # add it so `module:Class` finds modules next to the user, as `python -m` would.
-    cwd = os.getcwd()
-    if "" not in sys.path and cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    if not spec.strip():
-        raise ConfigurationError("empty agent reference")
-    return load_agent(spec)
 
 
 @contextmanager
@@ -585,7 +500,7 @@ def _log_level(args: argparse.Namespace) -> int:
         return _LEVELS[raw.lower()]
     if raw.isdigit():
         return int(raw)
-    raise _UsageError(f"RTAGENT_LOG must be one of {', '.join(_LEVELS)} (got {raw!r})")
+    raise UsageError(f"RTAGENT_LOG must be one of {', '.join(_LEVELS)} (got {raw!r})")
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

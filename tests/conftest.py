@@ -26,7 +26,7 @@ async def local_server() -> AsyncIterator[LocalRealtimeServer]:
         yield server
 
 
-_OPT_IN = ("browser", "wheel")
+_OPT_IN = ("browser", "wheel", "fleet")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -110,13 +110,13 @@ def test_public_namespaces_export_what_their_implementations_define() -> None:
 
 
 def test_implementation_modules_are_private() -> None:
-    """Only rtagent, .events, .local, .calls, .testing (and its pytest plugin) are public."""
+    """Only rtagent, .events, .local, .calls, .worker, .testing (and its pytest plugin) are public."""
     public = {"__init__.py", "events.py", "__main__.py"}
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).parts
         if parts == ("testing", "pytest_plugin.py"):
             continue
-        if parts[0] in ("local", "testing", "calls"):
+        if parts[0] in ("local", "testing", "calls", "worker"):
             parts = parts[1:]
         assert parts[-1] in public or any(p.startswith("_") for p in parts), path
 
@@ -138,7 +138,8 @@ LAYERS: list[set[str]] = [
     {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
     {"calls"},
-    {"_chat", "_cli", "_terminal", "_console_input", "_demo", "_inspect", "local", "testing"},
+    {"worker"},
+    {"_chat", "_cli", "_cli_options", "_cli_fleet", "_terminal", "_console_input", "_demo", "_inspect", "local", "testing"},
     {"__init__", "__main__", "events"},
 ]
 
@@ -202,3 +203,14 @@ def test_calls_all_is_pinned() -> None:
     ]
     for name in rtagent.calls.__all__:
         assert hasattr(rtagent.calls, name)
+
+
+def test_worker_all_is_pinned() -> None:
+    """rtagent.worker exports the fleet client, the worker and their settings."""
+    import rtagent.worker
+
+    assert rtagent.worker.__all__ == [
+        "FleetClient", "FleetError", "FleetNames", "FleetSettings", "Job", "Worker", "submit",
+    ]
+    for name in rtagent.worker.__all__:
+        assert hasattr(rtagent.worker, name)

@@ -17,7 +17,7 @@ import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
@@ -37,7 +37,7 @@ from ._webhooks import IncomingCall, WebhookError, verify_webhook
 if TYPE_CHECKING:
     from .._agent import Agent
 
-__all__ = ["AgentFactory", "phone_app"]
+__all__ = ["AgentFactory", "CallQueue", "phone_app"]
 
 logger = logging.getLogger("rtagent.calls")
 
@@ -45,15 +45,28 @@ AgentFactory = Callable[[IncomingCall], "Agent | Awaitable[Agent | None] | None"
 """Chooses the agent for a call from its SIP headers; None rejects the call."""
 CallHandler = Callable[[IncomingCall], Awaitable[None]]
 
+
+class CallQueue(Protocol):
+    """Where the app queues calls for workers elsewhere (e.g. :class:`rtagent.worker.FleetClient`)."""
+
+    async def submit_incoming(self, call: IncomingCall) -> None:
+        """Queue the call durably; raising makes the webhook be delivered again."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the queue's connections (when the app shuts down)."""
+        ...
+
 _SEEN = 4096  # webhook ids remembered to answer redeliveries
 
 
 def phone_app(
-    agent: Agent | AgentFactory,
+    agent: Agent | AgentFactory | None = None,
     *,
     webhook_secret: str | None = None,
     path: str = "/webhook",
     on_call: CallHandler | None = None,
+    queue: CallQueue | None = None,
     endpoint: Endpoint | None = None,
     connect_options: Mapping[str, Any] | None = None,
     **options: Unpack[EndpointOptions],
@@ -65,18 +78,23 @@ def phone_app(
             (its SIP headers) and returns the agent, or None to reject the call.
         webhook_secret: the signing secret (default ``OPENAI_WEBHOOK_SECRET``).
         path: where the webhooks arrive.
-        on_call: handle a verified call yourself instead (e.g. queue it for a worker
-            fleet); ``agent`` is then not used.
+        on_call: handle a verified call yourself instead, in the app's task group after
+            the webhook is answered; ``agent`` is then not used.
+        queue: queue each verified call for a worker fleet instead (``agent`` is not
+            used): the webhook is answered once the call is queued, and with 503 if it
+            could not be, so that it is delivered again.
         endpoint: where the Calls API and the sideband are (else from ``options``).
         connect_options: more options for :func:`rtagent.connect` (retry, prices...).
         **options: endpoint options, as for ``connect()`` (``api_key``, ``base_url``...).
 
     Raises:
-        ConfigurationError: no webhook secret.
+        ConfigurationError: no webhook secret, or no agent, ``on_call`` or ``queue``.
     """
     secret = webhook_secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
     if not secret:
         raise ConfigurationError("no webhook secret: pass webhook_secret=... or set OPENAI_WEBHOOK_SECRET")
+    if agent is None and on_call is None and queue is None:
+        raise ConfigurationError("phone_app needs an agent, on_call or queue")
     calls = _Calls(agent, endpoint, options, dict(connect_options or {}))
     handler = on_call or calls.answer
     seen: OrderedDict[str, None] = OrderedDict()
@@ -95,6 +113,14 @@ def phone_app(
             seen.popitem(last=False)
         if not isinstance(event, IncomingCall):
             return JSONResponse({"status": "ignored", "type": event.type})
+        if queue is not None:
+            try:
+                await queue.submit_incoming(event)
+            except Exception as exc:
+                seen.pop(event.id, None)  # not handled: its redelivery must be
+                logger.error("could not queue call %s: %r", event.call_id, exc)
+                return JSONResponse({"error": "could not queue the call"}, status_code=503)
+            return JSONResponse({"status": "queued", "call_id": event.call_id})
         group[0].start_soon(_guarded, handler, event, name=f"rtagent call {event.call_id}")
         return JSONResponse({"status": "accepted", "call_id": event.call_id})
 
@@ -109,6 +135,9 @@ def phone_app(
                 yield
             finally:
                 tg.cancel_scope.cancel()  # shutting down: calls in progress end with the app
+                if queue is not None:
+                    with anyio.CancelScope(shield=True):
+                        await queue.aclose()
 
     return Starlette(
         routes=[Route(path, webhook, methods=["POST"]), Route("/healthz", health)],
@@ -128,7 +157,7 @@ class _Calls:
 
     def __init__(
         self,
-        agent: Agent | AgentFactory,
+        agent: Agent | AgentFactory | None,
         endpoint: Endpoint | None,
         options: EndpointOptions,
         connect_options: dict[str, Any],
@@ -164,7 +193,7 @@ class _Calls:
     async def _choose(self, call: IncomingCall) -> Agent | None:
         from .._agent import Agent
 
-        if isinstance(self._agent, Agent):
+        if self._agent is None or isinstance(self._agent, Agent):
             return self._agent
         chosen = self._agent(call)
         if inspect.isawaitable(chosen):

@@ -1,0 +1,228 @@
+"""The worker fleet, in one process: real NATS server, local Realtime server, WebSocket
+sessions queued as jobs (asyncio only: nats-py is asyncio-only).
+
+Killed and drained worker processes are in test_fleet.py (``-m fleet``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from fleet import FleetAgent, FleetBrain, following, nats_server
+
+from rtagent import ConfigurationError
+from rtagent.local import LocalRealtimeServer
+from rtagent.worker import FleetClient, FleetError, FleetNames, Job, Worker
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Support(FleetAgent):
+    instructions = "You are support."
+
+
+@asynccontextmanager
+async def fleet_env() -> AsyncIterator[tuple[str, LocalRealtimeServer]]:
+    async with nats_server() as url, LocalRealtimeServer(brain=FleetBrain()) as realtime:
+        yield url, realtime
+
+
+def make_worker(url: str, realtime: LocalRealtimeServer, **options: Any) -> Worker:
+    options.setdefault("capacity", 2)
+    return Worker(
+        FleetAgent(), nats_url=url, base_url=realtime.http_url, api_key="sk-test",
+        pull_timeout=0.2, **options,
+    )
+
+
+async def stream_messages(fleet: FleetClient) -> tuple[int, int]:
+    """(messages in the job stream, of which not yet delivered)."""
+    _, handles = await fleet._open()
+    stream = await handles.js.stream_info(fleet.names.stream)
+    consumer = await handles.js.consumer_info(fleet.names.stream, fleet.names.consumer)
+    return stream.state.messages, consumer.num_pending
+
+
+async def test_a_session_job_runs_answers_and_is_acknowledged_at_its_end() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime)
+        await tg.start(worker.run)
+        async with FleetClient(url) as fleet, following(fleet, "s1") as log:
+            assert await fleet.start_session("s1")
+            assert not await fleet.start_session("s1")  # the same id again: queued once
+            started = await log.wait("call.started")
+            assert started["worker"] == worker.worker_id and started["delivery"] == 1
+            assert await fleet.owner("s1") == worker.worker_id
+            await fleet.send_text("s1", "lookup a1")
+            done = await log.wait_for(lambda e: e["type"] == "transcript"
+                                      and e["text"].startswith("done"))
+            assert done["text"] == "done: a1 is in stock"
+            await log.wait("usage", count=2)
+            kinds = [e["type"] for e in log.events]
+            assert kinds.index("tool.started") < kinds.index("tool.finished") < kinds.index("transcript")
+            status = await fleet.control("s1", "status")
+            assert status["state"] == "open" and status["kind"] == "session"
+            await fleet.hangup("s1")
+            ended = await log.wait("call.ended")
+            assert ended["call_id"] == "s1"
+            with anyio.fail_after(5):
+                while worker.running or await stream_messages(fleet) != (0, 0):
+                    await anyio.sleep(0.05)
+            assert await fleet.owner("s1") is None
+        assert worker.started == 1
+        worker.stop()
+
+
+async def test_capacity_is_never_exceeded_and_the_rest_waits_in_the_queue() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime, capacity=2)
+        await tg.start(worker.run)
+        names = [f"cap{n}" for n in range(5)]
+        async with FleetClient(url) as fleet, following(fleet) as log:
+            for name in names:
+                await fleet.start_session(name)
+            await log.wait("call.started", count=2)
+            await anyio.sleep(0.5)  # time for a third to start, were capacity not respected
+            assert worker.running == 2 and len(log.all("call.started")) == 2
+            assert await stream_messages(fleet) == (5, 3)
+            for n in range(5):
+                started = [e["call_id"] for e in log.all("call.started")]
+                ended = [e["call_id"] for e in log.all("call.ended")]
+                assert len(started) - len(ended) <= 2 and worker.running <= 2
+                victim = next(c for c in started if c not in ended)
+                await fleet.hangup(victim)
+                await log.wait("call.ended", victim)
+                if n < 3:
+                    await log.wait("call.started", count=n + 3)
+            assert sorted(e["call_id"] for e in log.all("call.started")) == names
+            with anyio.fail_after(5):
+                while await stream_messages(fleet) != (0, 0):
+                    await anyio.sleep(0.05)
+        worker.stop()
+
+
+async def test_a_message_that_is_not_a_job_is_dropped_and_the_worker_goes_on() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime)
+        await tg.start(worker.run)
+        async with FleetClient(url) as fleet, following(fleet, "ok1") as log:
+            _, handles = await fleet._open()
+            await handles.js.publish(fleet.names.jobs, b"\xff not json")
+            await handles.js.publish(fleet.names.jobs, b'{"v": 1, "id": "bad id!"}')
+            await fleet.start_session("ok1")
+            await log.wait("call.started")
+            await fleet.hangup("ok1")
+            await log.wait("call.ended")
+            with anyio.fail_after(5):
+                while await stream_messages(fleet) != (0, 0):
+                    await anyio.sleep(0.05)  # the bad ones were terminated, not redelivered
+        worker.stop()
+
+
+async def test_control_requests_fail_clearly() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime, handoffs={"support": Support})
+        await tg.start(worker.run)
+        async with FleetClient(url) as fleet, following(fleet, "c1") as log:
+            with pytest.raises(FleetError, match="no worker runs nobody"):
+                await fleet.hangup("nobody")
+            await fleet.start_session("c1")
+            await log.wait("call.started")
+            with pytest.raises(FleetError, match="unknown op 'dance'"):
+                await fleet.control("c1", "dance")
+            with pytest.raises(FleetError, match="no agent named 'billing'"):
+                await fleet.handoff("c1", "billing")
+            with pytest.raises(FleetError, match="only a call can be transferred"):
+                await fleet.refer("c1", "tel:+15550100")
+            with pytest.raises(FleetError, match="KeyError"):
+                await fleet.control("c1", "send_text")  # no text
+            await fleet.handoff("c1", "support")
+            await fleet.say("c1", "one moment please")
+            await log.wait("transcript")
+            await fleet.hangup("c1")
+            await log.wait("call.ended")
+        worker.stop()
+
+
+async def test_drain_stops_pulling_and_lets_running_calls_finish() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime, drain_timeout=30)
+        stopped = anyio.Event()
+
+        async def run() -> None:
+            await worker.run()
+            stopped.set()
+
+        tg.start_soon(run)
+        async with FleetClient(url) as fleet, following(fleet) as log:
+            await fleet.start_session("d1")
+            await log.wait("call.started", "d1")
+            worker.stop()
+            await fleet.start_session("d2")
+            await anyio.sleep(0.6)
+            assert not stopped.is_set()  # d1 still runs
+            # d2 waits for another worker (a fetch in flight at stop() handed it back)
+            assert (await stream_messages(fleet))[0] == 2
+            await fleet.send_text("d1", "still there?")
+            reply = await log.wait("transcript", "d1")
+            assert reply["text"].startswith("you said: still there?")
+            await fleet.hangup("d1")
+            with anyio.fail_after(5):
+                await stopped.wait()
+            assert worker.started == 1 and log.all("call.started", "d2") == []
+            # d2 was handed back at once, not held until ack_wait (10 s): another worker
+            # starts it now.
+            other = make_worker(url, realtime, worker_id="other")
+            await tg.start(other.run)
+            started = await log.wait("call.started", "d2", timeout=3)
+            assert started["worker"] == "other"
+            await fleet.hangup("d2")
+            await log.wait("call.ended", "d2")
+            other.stop()
+
+
+async def test_a_drained_worker_hands_its_session_over_with_its_history() -> None:
+    """Past the drain deadline the session is handed over: another worker continues it
+    from the journal (the conversation so far is seeded into its new session)."""
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        first = make_worker(url, realtime, drain_timeout=0.2, worker_id="first")
+        await tg.start(first.run)
+        async with FleetClient(url) as fleet, following(fleet, "h1") as log:
+            await fleet.start_session("h1", history=[{"role": "user", "content": "I am Ada"}])
+            await log.wait("call.started")
+            await fleet.send_text("h1", "hello")
+            reply = await log.wait("transcript")
+            assert reply["text"] == "you said: hello (2 user messages)"
+            second = make_worker(url, realtime, worker_id="second")
+            first.stop()
+            await log.wait("call.handover")
+            await tg.start(second.run)
+            again = await log.wait("call.started", count=2)
+            assert again["worker"] == "second" and again["delivery"] == 2
+            await fleet.send_text("h1", "me again")
+            reply = await log.wait("transcript", count=2)
+            assert reply["text"] == "you said: me again (3 user messages)"
+            await fleet.hangup("h1")
+            await log.wait("call.ended")  # once: the first worker handed over, it did not end it
+        second.stop()
+
+
+def test_jobs_are_checked() -> None:
+    with pytest.raises(ConfigurationError, match="call_id must be"):
+        Job(id="has.dot")
+    with pytest.raises(ConfigurationError, match="not a valid rtagent job"):
+        Job.decode(b'{"v": 2, "id": "x"}')
+    with pytest.raises(ConfigurationError, match="not a valid rtagent job"):
+        Job.decode(b"[]")
+    assert Job.decode(Job(id="rtc_1", accepted=True).encode()).accepted
+    with pytest.raises(ConfigurationError, match="prefix must be"):
+        FleetNames("a.b")
+    with pytest.raises(ValueError, match="capacity"):
+        Worker(FleetAgent(), capacity=0, url="ws://127.0.0.1:1", api_key="sk-test")
