@@ -94,6 +94,19 @@ def _log(line: dict[str, Any]) -> None:
             f.write(json.dumps({"pid": os.getpid(), "time": time.time(), **line}) + "\n")
 
 
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Poll ``check`` (sync or async) until it is true: for state of another process or
+    server that sends no notification."""
+    with anyio.fail_after(timeout):
+        while True:
+            result = check()
+            if hasattr(result, "__await__"):
+                result = await result
+            if result:
+                return
+            await anyio.sleep(0.05)
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from fleet import FleetAgent, FleetBrain, following, nats_server
+from fleet import FleetAgent, FleetBrain, eventually, following, nats_server
 
 from rtagent import ConfigurationError
 from rtagent.local import LocalRealtimeServer
@@ -50,6 +50,10 @@ async def stream_messages(fleet: FleetClient) -> tuple[int, int]:
     return stream.state.messages, consumer.num_pending
 
 
+async def _drained(fleet: FleetClient) -> bool:
+    return await stream_messages(fleet) == (0, 0)
+
+
 async def test_a_session_job_runs_answers_and_is_acknowledged_at_its_end() -> None:
     async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
         worker = make_worker(url, realtime)
@@ -72,9 +76,8 @@ async def test_a_session_job_runs_answers_and_is_acknowledged_at_its_end() -> No
             await fleet.hangup("s1")
             ended = await log.wait("call.ended")
             assert ended["call_id"] == "s1"
-            with anyio.fail_after(5):
-                while worker.running or await stream_messages(fleet) != (0, 0):
-                    await anyio.sleep(0.05)
+            await eventually(lambda: worker.running == 0)
+            await eventually(lambda: _drained(fleet))
             assert await fleet.owner("s1") is None
         assert worker.started == 1
         worker.stop()
@@ -102,9 +105,7 @@ async def test_capacity_is_never_exceeded_and_the_rest_waits_in_the_queue() -> N
                 if n < 3:
                     await log.wait("call.started", count=n + 3)
             assert sorted(e["call_id"] for e in log.all("call.started")) == names
-            with anyio.fail_after(5):
-                while await stream_messages(fleet) != (0, 0):
-                    await anyio.sleep(0.05)
+            await eventually(lambda: _drained(fleet))
         worker.stop()
 
 
@@ -120,9 +121,7 @@ async def test_a_message_that_is_not_a_job_is_dropped_and_the_worker_goes_on() -
             await log.wait("call.started")
             await fleet.hangup("ok1")
             await log.wait("call.ended")
-            with anyio.fail_after(5):
-                while await stream_messages(fleet) != (0, 0):
-                    await anyio.sleep(0.05)  # the bad ones were terminated, not redelivered
+            await eventually(lambda: _drained(fleet))  # the bad ones were terminated, not redelivered
         worker.stop()
 
 
@@ -226,3 +225,65 @@ def test_jobs_are_checked() -> None:
         FleetNames("a.b")
     with pytest.raises(ValueError, match="capacity"):
         Worker(FleetAgent(), capacity=0, url="ws://127.0.0.1:1", api_key="sk-test")
+
+
+async def test_the_phone_app_queues_each_call_once_and_answers_503_when_it_cannot() -> None:
+    """Ingress: webhooks about one call (a redelivery, or two webhook ids) queue one job,
+    with the SIP headers; a queue that cannot be reached answers 503, so the webhook is
+    delivered again."""
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    import anyio.to_thread
+    import uvicorn
+    from test_calls import INCOMING, SECRET, signed
+
+    from rtagent.calls import phone_app
+
+    def post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body,
+                                         headers={**headers, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    async def serve(queue: FleetClient, *deliveries: tuple[bytes, dict[str, str]]) -> list[Any]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(
+            phone_app(queue=queue, webhook_secret=SECRET), host="127.0.0.1", port=port,
+            log_level="error",
+        ))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve)
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
+                await anyio.sleep(0.02)
+            answers = [await anyio.to_thread.run_sync(post, port, *d) for d in deliveries]
+            server.should_exit = True
+        return answers
+
+    async with nats_server() as url:
+        with anyio.fail_after(30):
+            answers = await serve(
+                FleetClient(url),
+                signed(INCOMING, webhook_id="wh_1"), signed(INCOMING, webhook_id="wh_1"),
+                signed(INCOMING, webhook_id="wh_2"),
+            )
+            assert [a[0] for a in answers] == [200, 200, 200]
+            assert [a[1]["status"] for a in answers] == ["queued", "duplicate", "queued"]
+            async with FleetClient(url) as fleet:
+                _, handles = await fleet._open()
+                assert (await stream_messages(fleet))[0] == 1
+                msg = await handles.js.get_msg(fleet.names.stream, 1)
+                job = Job.decode(msg.data or b"")
+                assert job.id == "rtc_abc" and not job.accepted and job.kind == "call"
+                assert job.metadata["sip_headers"][0] == ["From", "sip:+1555@x"]
+            [(status, body)] = await serve(
+                FleetClient("nats://127.0.0.1:1"), signed(INCOMING, webhook_id="wh_3")
+            )
+    assert status == 503 and body == {"error": "could not queue the call"}

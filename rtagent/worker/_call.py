@@ -48,6 +48,7 @@ from ._store import CallRecord, Claim, FleetHandles, NatsJournal, OwnershipLost
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
     from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
 
     from .._agent import Agent
 
@@ -187,14 +188,16 @@ class CallRun:
 
     async def _attached(self, job: Job, session: RealtimeSession, record: CallRecord) -> Outcome:
         attempt = self._msg.metadata.num_delivered
-        await self._publish(job, {
-            "type": "call.started", "kind": job.kind, "delivery": attempt,
-            "attach_seconds": round(time.monotonic() - self._received, 4),
-            "queued_seconds": round(max(0.0, time.time() - job.submitted_at), 4),
-        })
-        logger.info("%s %s running (delivery %d)", job.kind, job.id, attempt)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._control, job, session)
+            # Listen for control requests before anyone hears that the call started.
+            control = await self._ctx.nc.subscribe(self._ctx.fleet.names.control(job.id))
+            tg.start_soon(self._control, job, session, control)
+            await self._publish(job, {
+                "type": "call.started", "kind": job.kind, "delivery": attempt,
+                "attach_seconds": round(time.monotonic() - self._received, 4),
+                "queued_seconds": round(max(0.0, time.time() - job.submitted_at), 4),
+            })
+            logger.info("%s %s running (delivery %d)", job.kind, job.id, attempt)
             async for event in session:
                 wire = describe(event)
                 if wire is not None:
@@ -218,9 +221,7 @@ class CallRun:
 
     # -- control -----------------------------------------------------------------------
 
-    async def _control(self, job: Job, session: RealtimeSession) -> None:
-        nc = self._ctx.nc
-        sub = await nc.subscribe(self._ctx.fleet.names.control(job.id))
+    async def _control(self, job: Job, session: RealtimeSession, sub: Subscription) -> None:
         try:
             async for msg in sub.messages:
                 reply = await self._do(job, session, msg.data)

@@ -14,7 +14,7 @@ import anyio
 from .._errors import RTAgentError
 from ._jobs import Job
 from ._names import FleetNames, check_id
-from ._store import FleetHandles, FleetSettings, open_fleet, owner_of
+from ._store import FleetHandles, FleetSettings, nats_error, open_fleet, owner_of
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -72,10 +72,15 @@ class FleetClient:
 
     async def _open(self) -> tuple[NATS, FleetHandles]:
         async with self._lock:
-            if self._nc is None or self._fleet is None:
+            if self._nc is None or self._fleet is None or self._nc.is_closed:
                 import nats
 
-                nc = await nats.connect(self._url, name="rtagent fleet client")
+                # A few quick attempts: a caller (a webhook) waits on this. A connection
+                # that is lost for good later is opened again on the next use.
+                nc = await nats.connect(
+                    self._url, name="rtagent fleet client", connect_timeout=2,
+                    max_reconnect_attempts=3, reconnect_time_wait=0.5, error_cb=nats_error,
+                )
                 try:
                     self._fleet = await open_fleet(nc.jetstream(), self.names, self._settings)
                 except BaseException:

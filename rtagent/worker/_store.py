@@ -41,6 +41,7 @@ __all__ = [
     "FleetSettings",
     "NatsJournal",
     "OwnershipLost",
+    "nats_error",
     "open_fleet",
     "owner_of",
 ]
@@ -61,7 +62,8 @@ class FleetSettings:
             delivered again (to another worker); the owner acknowledges progress three
             times as often.
         claim_ttl: seconds a worker's claim on a call lives without a refresh; the owner
-            refreshes three times as often.
+            refreshes three times as often. Shorter than ``ack_wait``, so that when a dead
+            worker's job is delivered again its claim has expired already.
         max_deliver: deliveries of one job before the fleet gives up on it.
         duplicate_window: seconds within which a job submitted again (the same id) is
             recognised as a duplicate and queued once.
@@ -69,7 +71,7 @@ class FleetSettings:
     """
 
     ack_wait: float = 10.0
-    claim_ttl: float = 10.0
+    claim_ttl: float = 8.0
     max_deliver: int = 20
     duplicate_window: float = 600.0
     journal_ttl: float = 24 * 3600.0
@@ -84,6 +86,11 @@ class FleetHandles:
     settings: FleetSettings
     registry: KeyValue
     journal: KeyValue
+
+
+async def nats_error(exc: Exception) -> None:
+    """nats-py's error callback: one line per error (it would log a traceback each time)."""
+    logger.warning("NATS: %s", exc or type(exc).__name__)
 
 
 async def open_fleet(

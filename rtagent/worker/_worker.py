@@ -28,7 +28,7 @@ from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
 from ._call import AgentChoice, CallRun, WorkerContext
 from ._names import FleetNames
-from ._store import FleetSettings, open_fleet
+from ._store import FleetSettings, nats_error, open_fleet
 
 if TYPE_CHECKING:
     from .._agent import Agent
@@ -119,8 +119,10 @@ class Worker:
         """Pull and run calls until :meth:`stop`, then drain. Needs asyncio (nats-py)."""
         import nats
 
+        # Reconnect forever: NATS may start after the worker, or restart under it.
         nc = await nats.connect(
-            self._url, name=f"rtagent-worker {self.worker_id}", max_reconnect_attempts=-1
+            self._url, name=f"rtagent-worker {self.worker_id}", max_reconnect_attempts=-1,
+            error_cb=nats_error,
         )
         try:
             fleet = await open_fleet(nc.jetstream(), self._names, self._settings)
