@@ -25,6 +25,7 @@ from rtagent import (
     ConfigurationError,
     HostedMcp,
     McpHttp,
+    McpServer,
     McpServerFailed,
     McpStdio,
     McpToolsChanged,
@@ -289,6 +290,7 @@ async def test_the_servers_end_with_the_session() -> None:
         (lambda: McpHttp("x", url="ftp://host"), "url"),
         (lambda: McpStdio("bad name", command="c"), "name"),
         (lambda: McpStdio("x", command="c", start_timeout=0), "start_timeout"),
+        (lambda: McpServer("x"), "McpStdio or a McpHttp"),
     ],
 )
 def test_bad_declarations_are_refused(make: Any, problem: str) -> None:

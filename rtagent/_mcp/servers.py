@@ -60,6 +60,8 @@ class McpServer:
 
     def _problems(self) -> list[str]:
         problems = []
+        if type(self) is McpServer:
+            problems.append("declare a McpStdio or a McpHttp")
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             problems.append(f"name must match {_NAME.pattern}, not {self.name!r}")
         if not _positive(self.start_timeout):

@@ -226,7 +226,9 @@ class McpServerTools:
 
     def _fail(self, reason: str, exc: BaseException | None) -> None:
         self.failure = reason
-        logger.error("MCP server %s failed: %s", self.name, reason, exc_info=exc)
+        logger.error("MCP server %s failed: %s", self.name, reason)
+        if exc is not None:
+            logger.debug("MCP server %s: the failure in full", self.name, exc_info=exc)
         self._notify(McpServerFailed(self.name, reason))
 
     # -- tools -----------------------------------------------------------------------
