@@ -26,7 +26,7 @@ from .._redact import redact_headers
 from .._transport import WebSocket
 from ._engine import Engine
 from ._faults import Faults
-from ._hosted_mcp import McpJob
+from ._hosted_mcp import McpJob, McpResult
 
 __all__ = ["Connection", "ConnectionRecord"]
 
@@ -184,9 +184,16 @@ class Connection:
                 self._tg.start_soon(self._run_job, job)
 
     async def _run_job(self, job: McpJob) -> None:
-        from ._mcp_client import perform  # needs the mcp package: only when it is used
-
-        job.result = await perform(job)
+        try:
+            from ._mcp_client import perform  # needs the mcp package: only when it is used
+        except ImportError:
+            logger.warning("hosted MCP tools need the mcp package: pip install 'rtagent[mcp]'")
+            job.result = McpResult(error={
+                "type": "http_error", "code": 501,
+                "message": "The local server cannot reach MCP servers without the mcp package",
+            })
+        else:
+            job.result = await perform(job)
         self._push(job.finished(job))
 
     def _drop_on_receive(self, event: Any) -> bool:
