@@ -24,11 +24,14 @@ from ._errors import (
     TransportError,
 )
 from ._invoke import ToolContext, ToolResult, invoke_tool
+from ._mcp import HostedMcp, McpHttp, McpServer, McpStdio
 from ._notices import (
     ApprovalRequested,
     ConnectionLost,
     EventsDropped,
     FrameSkipped,
+    McpServerFailed,
+    McpToolsChanged,
     Reconnected,
     ToolFinished,
     ToolProgress,
@@ -67,8 +70,14 @@ __all__ = [
     "EventsDropped",
     "FrameSkipped",
     "HandshakeError",
+    "HostedMcp",
     "InputError",
     "KeepaliveTimeout",
+    "McpHttp",
+    "McpServer",
+    "McpServerFailed",
+    "McpStdio",
+    "McpToolsChanged",
     "PluginFolder",
     "PluginLoadError",
     "Prices",

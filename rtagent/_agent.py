@@ -23,6 +23,11 @@ Settings that are never set are not sent, so the server keeps its defaults. ``UN
 
 Reading ``agent.tools`` never touches the disk: plugin folders are loaded only by
 ``agent.load_tools()``, which the runtime calls when a session starts.
+
+MCP comes in two forms: ``hosted_mcp`` (:class:`~rtagent.HostedMcp`, servers the Realtime
+service calls; they go into ``session_config()``'s ``tools``) and ``mcp_servers``
+(:class:`~rtagent.McpStdio`, :class:`~rtagent.McpHttp`, servers this process calls; their
+tools join the agent's when a session starts).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, Union, overload
 
 from ._errors import ConfigurationError, PluginLoadError, ToolDefinitionError
+from ._mcp import HostedMcp, McpServer
 from ._plugins import load_plugins
 from ._tools import Tool, ToolRegistry, get_tool
 
@@ -318,6 +324,11 @@ class Agent:
             ``ToolRegistry`` of the ``@tool`` methods (over the class hierarchy), then these.
             Assigning replaces these (the methods stay). Type checkers take a class-body list
             for the attribute's type; write ``tools = ToolRegistry([...])`` to keep mypy happy.
+        hosted_mcp: :class:`~rtagent.HostedMcp` servers the Realtime service calls for the
+            model; each becomes an ``{"type": "mcp"}`` entry of the session's tools.
+        mcp_servers: :class:`~rtagent.McpStdio` / :class:`~rtagent.McpHttp` servers whose
+            tools this process calls; each session connects to them and keeps their tools
+            current (needs the ``mcp`` extra).
         plugins: Plugin folders whose tools ``load_tools()`` adds (see ``rtagent.plugins``).
             A relative path in a class attribute is resolved against the folder of the file
             defining the class; one assigned or passed to ``Agent(plugins=...)`` against the
@@ -380,6 +391,8 @@ class Agent:
 
     tools = _ToolsAttribute()
     plugins = _PluginsAttribute()
+    hosted_mcp: Sequence[HostedMcp] = ()
+    mcp_servers: Sequence[McpServer] = ()
     _declared_tools: tuple[ToolLike, ...] = ()
     _plugin_folders: tuple[Path, ...] = ()
 
@@ -402,6 +415,8 @@ class Agent:
         instructions: str | Callable[[], str] | _Unset = UNSET,
         tools: Iterable[ToolLike] | _Unset = UNSET,
         plugins: Iterable[PluginPath] | _Unset = UNSET,
+        hosted_mcp: Iterable[HostedMcp] | _Unset = UNSET,
+        mcp_servers: Iterable[McpServer] | _Unset = UNSET,
         **settings: Unpack[AgentSettings],
     ) -> None:
         """Override any class-level setting for this instance; see the class docstring.
@@ -412,7 +427,9 @@ class Agent:
         """
         unknown = [name for name in settings if name not in _SETTINGS]
         if unknown:
-            valid = ", ".join(["instructions", "tools", "plugins", *_SETTINGS])
+            valid = ", ".join(
+                ["instructions", "tools", "plugins", "hosted_mcp", "mcp_servers", *_SETTINGS]
+            )
             raise ConfigurationError(
                 f"{type(self).__qualname__}() got unknown setting(s) "
                 f"{', '.join(map(repr, unknown))}; valid: {valid}"
@@ -426,7 +443,12 @@ class Agent:
             self.tools = tools
         if not isinstance(plugins, _Unset):
             self.plugins = plugins
+        if not isinstance(hosted_mcp, _Unset):
+            self.hosted_mcp = tuple(hosted_mcp)
+        if not isinstance(mcp_servers, _Unset):
+            self.mcp_servers = tuple(mcp_servers)
         self._check_settings()
+        self._check_mcp()
 
     def __repr__(self) -> str:
         # Never build the registry here: repr() must be cheap and must not fail.
@@ -504,8 +526,15 @@ class Agent:
                 f"tool_choice {choice!r} is neither auto/none/required nor one of this agent's "
                 f"tools ({', '.join(registry.names()) or 'none'})"
             )
-        cfg["tools"] = registry.schemas()
+        cfg["tools"] = [*self.hosted_tools(), *registry.schemas()]
         return cfg
+
+    def hosted_tools(self) -> list[dict[str, Any]]:
+        """The ``{"type": "mcp", ...}`` entries of the hosted MCP servers, as sent.
+
+        They come first in ``session_config()``'s ``tools``, before the function tools.
+        """
+        return [server.to_wire() for server in self.hosted_mcp]
 
     def _instructions(self) -> str | None:
         instructions = self.instructions
@@ -529,6 +558,21 @@ class Agent:
         """Fail at construction on values session_config() could not send."""
         for setting, value in self._set_values():
             setting.to_wire(value)
+
+    def _check_mcp(self) -> None:
+        """Fail at construction on MCP declarations of the wrong kind or with clashing names."""
+        for attr, kind in (("hosted_mcp", HostedMcp), ("mcp_servers", McpServer)):
+            value = getattr(self, attr)
+            if isinstance(value, (str, bytes, kind)) or not isinstance(value, Iterable):
+                raise ConfigurationError(f"{attr} must be a list of {kind.__name__}")
+            names = []
+            for item in value:
+                if not isinstance(item, kind):
+                    raise ConfigurationError(f"{attr}: {item!r} is not a {kind.__name__}")
+                names.append(item.label if isinstance(item, HostedMcp) else item.name)
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ConfigurationError(f"{attr}: {', '.join(map(repr, twice))} declared twice")
 
 
 _SETTINGS: dict[str, Setting[Any]] = {

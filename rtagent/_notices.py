@@ -15,6 +15,8 @@ __all__ = [
     "ConnectionLost",
     "EventsDropped",
     "FrameSkipped",
+    "McpServerFailed",
+    "McpToolsChanged",
     "Notice",
     "Reconnected",
     "ToolFinished",
@@ -136,6 +138,28 @@ class EventsDropped:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class McpServerFailed:
+    """An MCP server of ``Agent.mcp_servers`` could not start in time, or stopped working:
+    the session goes on without its tools (the log says more, under ``rtagent.mcp``)."""
+
+    type = "rtagent.mcp.failed"
+    server: str
+    """The server's ``name``."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class McpToolsChanged:
+    """The tools of an MCP server changed (it started, said its list changed, or failed),
+    and the session's tools were updated to match."""
+
+    type = "rtagent.mcp.tools_changed"
+    server: str
+    tools: tuple[str, ...]
+    """The server's tools as the model now sees them."""
+
+
 Notice = (
     ToolStarted
     | ToolFinished
@@ -147,4 +171,6 @@ Notice = (
     | UsageReported
     | ApprovalRequested
     | ToolProgress
+    | McpServerFailed
+    | McpToolsChanged
 )

@@ -649,14 +649,20 @@ def test_declaration_modules_import_only_downward() -> None:
 
     import rtagent
 
-    layers = ["_errors", "_events", "_threads", "_schema", "_invoke", "_tools", "_plugins", "_agent", "_loading"]
+    layers = ["_errors", "_redact", "_events", "_usage", "_notices", "_threads", "_schema", "_invoke",
+              "_tools", "_mcp", "_plugins", "_agent", "_loading"]
     root = Path(rtagent.__file__).parent
     for index, module in enumerate(layers):
-        tree = ast.parse((root / f"{module}.py").read_text(encoding="utf-8"))
+        # A package (_mcp) is checked file by file; its own modules are one level deeper.
+        package = root / module
+        files = sorted(package.glob("*.py")) if package.is_dir() else [root / f"{module}.py"]
+        depth = 2 if package.is_dir() else 1
         imported: set[str] = set()
-        for node in tree.body:  # module level only: `if TYPE_CHECKING:` blocks are skipped
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                imported.add(node.module or "")
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rtagent."):
-                imported.add((node.module or "").removeprefix("rtagent."))
+        for file in files:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+            for node in tree.body:  # module level only: `if TYPE_CHECKING:` blocks are skipped
+                if isinstance(node, ast.ImportFrom) and node.level == depth:
+                    imported.add((node.module or "").split(".")[0])
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rtagent."):
+                    imported.add((node.module or "").removeprefix("rtagent.").split(".")[0])
         assert imported <= set(layers[:index]), (module, imported - set(layers[:index]))

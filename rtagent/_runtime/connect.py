@@ -13,6 +13,7 @@ from typing_extensions import Unpack
 from .. import _otel
 from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
+from .._errors import ConfigurationError
 from .._retry import RetryPolicy
 from .._session import Session
 from .._session.history import normalise_history
@@ -27,6 +28,7 @@ from .session import RealtimeSession, sendable
 
 if TYPE_CHECKING:
     from .._agent import Agent
+    from .._mcp.source import McpTools
 
 __all__ = ["connect"]
 
@@ -150,12 +152,20 @@ async def connect(
         clock=core.life.clock,
         journal=journal,
     )
+    mcp = _mcp_tools(agent)
     # OpenTelemetry spans and metrics, when the application has set OpenTelemetry up.
     telemetry = _otel.session_telemetry(type(agent).__name__, endpoint.model, endpoint.websocket_url())
     # Errors from connecting or from the caller's block are re-raised outside the task
     # group, so callers see them as they are rather than wrapped in an exception group.
     error: BaseException | None = None
     async with anyio.create_task_group() as tg:
+        if mcp is not None:
+            # The MCP servers run in this task group; each gets its start_timeout, then
+            # the session starts with the tools of those that are ready (not connected
+            # yet, update_tools only changes the config the first session.update sends).
+            await mcp.start(tg)
+            await session.update_tools(mcp.merge_into(session.tools))
+            mcp.attach(lambda: session.tools, session.update_tools, session._driver.notify)
         if telemetry is not None:
             # A subscription of its own, taken before the first event; it never takes the
             # events kept for the application's first iterator.
@@ -173,6 +183,26 @@ async def connect(
             finally:
                 with anyio.CancelScope(shield=True):
                     await session.aclose()
+                    if mcp is not None:
+                        await mcp.aclose()
                 tg.cancel_scope.cancel()
     if error is not None:
         raise error
+
+
+def _mcp_tools(agent: Agent) -> McpTools | None:
+    """The agent's MCP servers, to start with the session (None when it declares none).
+
+    Raises:
+        ConfigurationError: The agent declares MCP servers but the mcp package is missing.
+    """
+    if not agent.mcp_servers:
+        return None
+    try:
+        from .._mcp.source import McpTools
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{type(agent).__qualname__}.mcp_servers needs the mcp package: "
+            f"pip install 'rtagent[mcp]' ({exc})"
+        ) from None
+    return McpTools(agent.mcp_servers)

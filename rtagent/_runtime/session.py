@@ -274,10 +274,10 @@ class RealtimeSession:
         await self._driver.execute(self._core.update_config(fields))
 
     async def update_tools(self, tools: ToolRegistry | Iterable[Any]) -> None:
-        """Replace the session's tools live."""
+        """Replace the session's tools live (the agent's hosted MCP servers stay)."""
         registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.tools = registry
-        await self.update(tools=registry.schemas())
+        await self.update(tools=[*self.agent.hosted_tools(), *registry.schemas()])
 
     async def handoff(self, agent: Agent) -> None:
         """Hand the conversation to another agent: its instructions and tools take over."""

@@ -19,18 +19,21 @@ __all__ = ["Brain", "Call", "Conversation", "RuleBrain", "ScriptedBrain", "Turn"
 
 @dataclass(frozen=True)
 class Call:
-    """One function call the model makes.
+    """One function call the model makes, or a call to a hosted MCP server's tool.
 
     Attributes:
         name: the tool name.
         arguments: a dict (serialised to JSON) or a raw string sent verbatim
             (use a string to test malformed arguments).
         call_id: fixed call id; by default the server numbers them ``call_1``, ``call_2``...
+        server_label: set for a hosted MCP tool (``{"type": "mcp"}`` in the session's
+            tools): the server calls it itself, or asks for approval first.
     """
 
     name: str
     arguments: dict[str, Any] | str = field(default_factory=dict)
     call_id: str | None = None
+    server_label: str | None = None
 
     def arguments_json(self) -> str:
         """The arguments as the JSON string the wire carries."""
@@ -88,6 +91,23 @@ class Conversation:
             if item.get("type") == "function_call_output":
                 return str(item.get("output", ""))
         return None
+
+    @property
+    def mcp_tools(self) -> list[dict[str, Any]]:
+        """The hosted MCP tools listed in the context (``mcp_list_tools`` items of servers
+        still in ``tools``), as flat tool definitions with their ``server_label``."""
+        labels = {t.get("server_label") for t in self.tools if t.get("type") == "mcp"}
+        found = []
+        for item in self.items:
+            if item.get("type") == "mcp_list_tools" and item.get("server_label") in labels:
+                for tool in item.get("tools") or ():
+                    found.append({
+                        "type": "function", "name": tool.get("name"),
+                        "description": tool.get("description") or "",
+                        "parameters": tool.get("input_schema") or {},
+                        "server_label": item["server_label"],
+                    })
+        return found
 
     def call_name(self, call_id: str) -> str | None:
         """The tool name of the function_call with this call_id."""
@@ -303,11 +323,7 @@ class RuleBrain:
                 if pirate
                 else "Hello! How can I help you today?"
             )
-        names = [
-            str(t["name"])
-            for t in convo.tools
-            if t.get("type", "function") == "function" and t.get("name")
-        ]
+        names = [str(t["name"]) for t in _callable(convo)]
         can = (
             f"I can only call the tools you name ({', '.join(names)}) with what you say."
             if names
@@ -323,9 +339,7 @@ class RuleBrain:
         choice = convo.tool_choice
         if choice == "none":
             return None
-        tools = [
-            t for t in convo.tools if t.get("type", "function") == "function" and t.get("name")
-        ]
+        tools = _callable(convo)
         forced = (
             choice.get("name")
             if isinstance(choice, dict) and choice.get("type") == "function"
@@ -345,8 +359,16 @@ class RuleBrain:
         for _, _, tool in sorted(scored, key=lambda s: (s[0], s[1])):
             args = fill_arguments(tool, text)
             if args is not None:
-                return Call(tool["name"], args)
+                return Call(tool["name"], args, server_label=tool.get("server_label"))
         return None
+
+
+def _callable(convo: Conversation) -> list[dict[str, Any]]:
+    """The function tools, then the hosted MCP servers' listed tools."""
+    functions = [
+        t for t in convo.tools if t.get("type", "function") == "function" and t.get("name")
+    ]
+    return functions + [t for t in convo.mcp_tools if t.get("name")]
 
 
 def _score(tool: dict[str, Any], lowered: str) -> int:

@@ -2,7 +2,8 @@
 
 One task reads client frames and feeds the engine; one writer task owns the send
 side and streams response events one by one (with a checkpoint between them, so
-``response.cancel`` and barge-in land mid-response). Faults are applied here, and
+``response.cancel`` and barge-in land mid-response). Network work the engine asks for
+(hosted MCP listings and calls) runs in tasks of the connection's task group. Faults are applied here, and
 everything sent and received is recorded in a :class:`ConnectionRecord`, and logged at
 INFO on ``rtagent.local`` (event types and ids only: never a payload, a header or a key).
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 
 from .._errors import TransportError
@@ -24,6 +26,7 @@ from .._redact import redact_headers
 from .._transport import WebSocket
 from ._engine import Engine
 from ._faults import Faults
+from ._hosted_mcp import McpJob, McpResult
 
 __all__ = ["Connection", "ConnectionRecord"]
 
@@ -114,6 +117,7 @@ class Connection:
         self.sent_counts: Counter[str] = Counter()
         self.received_counts: Counter[str] = Counter()
         self.scope = anyio.CancelScope()
+        self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self) -> None:
         """Serve the connection until the client leaves, a fault drops it or it expires."""
@@ -125,6 +129,7 @@ class Connection:
         )
         with self.scope:
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(self._writer)
                 tg.start_soon(self._expire)
                 await self._reader()
@@ -163,6 +168,7 @@ class Connection:
                     await self._abort()
                     return
                 self._push(self.engine.handle_text(message))
+                self._start_jobs()
                 if self.engine.close_requested:
                     # session.close: what is queued goes out, then a normal close.
                     self.outbox.append(_Close(1000, ""))
@@ -171,6 +177,24 @@ class Connection:
             logger.debug("connection %d ended: %r", self.record.index, exc)
         finally:
             logger.info("connection %d: closed", self.record.index)
+
+    def _start_jobs(self) -> None:
+        for job in self.engine.hosted.take_jobs():
+            if self._tg is not None:
+                self._tg.start_soon(self._run_job, job)
+
+    async def _run_job(self, job: McpJob) -> None:
+        try:
+            from ._mcp_client import perform  # needs the mcp package: only when it is used
+        except ImportError:
+            logger.warning("hosted MCP tools need the mcp package: pip install 'rtagent[mcp]'")
+            job.result = McpResult(error={
+                "type": "http_error", "code": 501,
+                "message": "The local server cannot reach MCP servers without the mcp package",
+            })
+        else:
+            job.result = await perform(job)
+        self._push(job.finished(job))
 
     def _drop_on_receive(self, event: Any) -> bool:
         wanted = self.faults.drop_after_received
@@ -202,6 +226,7 @@ class Connection:
                     item = self.outbox.popleft()
                 else:
                     event = self.engine.next_event()
+                    self._start_jobs()
                     if event is None:
                         await self.wake.wait()
                         self.wake = anyio.Event()

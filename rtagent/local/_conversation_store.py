@@ -158,7 +158,7 @@ class ConversationStore:
         # Both defaults are drawn even when the client chose the value (ids stay predictable).
         item.setdefault("id", self.new_item_id())
         item.pop("object", None)  # recorded items carry no "object"
-        if item["type"] == "function_call_output":
+        if item["type"] in ("function_call_output", "mcp_approval_response"):
             item.pop("status", None)  # recorded: a function_call_output has no status
         else:
             item["status"] = "completed"
@@ -176,8 +176,9 @@ class ConversationStore:
         """``conversation.item.create``: the stored item, and its added + done events.
 
         Raises:
-            Invalid: unknown ``previous_item_id``, assistant audio, a duplicate id, or a
-                function_call_output whose call_id matches no function_call.
+            Invalid: unknown ``previous_item_id``, assistant audio, a duplicate id, a
+                function_call_output whose call_id matches no function_call, or an
+                mcp_approval_response that answers no mcp_approval_request.
         """
         index: int | None = None
         if previous_item_id == "root":
@@ -201,6 +202,15 @@ class ConversationStore:
                 "invalid_value",
                 f"No tool call found for function call output with call_id {item['call_id']}.",
                 "item.call_id",
+            )
+        if item["type"] == "mcp_approval_response" and not any(
+            i.get("type") == "mcp_approval_request" and i.get("id") == item["approval_request_id"]
+            for i in self.items
+        ):
+            raise Invalid(
+                "invalid_value",
+                f"No approval request found with id '{item['approval_request_id']}'.",
+                "item.approval_request_id",
             )
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and part.get("audio"):

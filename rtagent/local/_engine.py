@@ -12,7 +12,9 @@ type to one handler, and each handler asks the part that owns the state:
 - :class:`~._conversation_store.ConversationStore`: items, their audio, item ids;
 - :class:`~._input_audio.InputAudio`: the input buffer, VAD, commit;
 - :class:`~._responses.Responses`: responses in flight and their event streams;
-- :class:`~._api_error.ApiError`: the ``error`` event for a broken rule.
+- :class:`~._api_error.ApiError`: the ``error`` event for a broken rule;
+- :class:`~._hosted_mcp.HostedServers`: hosted MCP servers; the network work they need
+  is handed to the connection as jobs (``engine.hosted.take_jobs()``).
 
 The rules that span parts (a VAD stop commits and may start a response, speech
 interrupts the active one) live here, with what is not a GA client event at all: a
@@ -31,6 +33,7 @@ from typing import Any, ClassVar
 from ._api_error import SESSION_EXPIRED, ApiError, injected_error_body
 from ._brains import Brain, RuleBrain
 from ._conversation_store import ConversationStore
+from ._hosted_mcp import HostedServers
 from ._input_audio import InputAudio
 from ._models import DEFAULT_MODEL
 from ._responses import Responses
@@ -92,6 +95,8 @@ class Engine:
         self._config = SessionConfig(self.ids, model, expires_at, session_overrides)
         self._store = ConversationStore(self.ids)
         self._input = InputAudio(self.ids, self._config, self._store)
+        self.hosted = HostedServers(self.ids, self._store)
+        """Hosted MCP servers; the I/O layer runs ``hosted.take_jobs()`` (listings, calls)."""
         self._responses = Responses(
             self.ids,
             self._config,
@@ -102,6 +107,7 @@ class Engine:
             audio_chunk_ms=max(1, audio_chunk_ms),
             duplicate_call_ids=duplicate_call_ids,
             on_idle=self._create_deferred_items,
+            hosted=self.hosted,
         )
         self._deferred: list[dict[str, Any]] = []
 
@@ -232,9 +238,10 @@ class Engine:
     # ---- handlers: one per GA client event (see HANDLERS) ----------------------------------
 
     def _on_session_update(self, event: dict[str, Any]) -> list[Event]:
-        updated = self._config.update(event["session"], spoke=self._responses.spoke)
+        update = self.hosted.absorb(event["session"])
+        updated = self._config.update(update, spoke=self._responses.spoke)
         self._input.reset_vad()
-        return [updated]
+        return [updated, *self.hosted.configure(self.session.get("tools") or [])]
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[Event]:
         changes = self._input.append(event["audio"])

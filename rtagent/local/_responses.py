@@ -12,12 +12,15 @@ The order and shapes are those of recorded real traffic (``tests/replay/``): an 
 ends with ``conversation.item.done`` before ``response.output_item.done``; deltas carry
 ``obfuscation``; with the gpt-realtime-2.x models a message carries ``phase`` and a
 spoken or written preamble is still streaming when the first ``function_call`` opens.
+Hosted MCP calls (``mcp_call`` items) are streamed by :mod:`~._hosted_mcp`; while one
+waits for its MCP server the response's stream yields ``PENDING`` and sends nothing.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Generator, Iterator
@@ -27,6 +30,7 @@ from typing import Any
 from ._audio import synth_speech
 from ._brains import Brain, Call, Conversation, Turn
 from ._conversation_store import ConversationStore, public_item
+from ._hosted_mcp import HostedCalls, HostedServers, McpOutcome, Pending, summary
 from ._models import defaults_for
 from ._session_config import SessionConfig
 from ._usage import UsageMeter, tokens
@@ -88,7 +92,7 @@ class _Run:
     turn: Turn
     output: list[dict[str, Any]] = field(default_factory=list)
     open: list[_Open] = field(default_factory=list)
-    stream: Generator[Event, None, None] | None = None
+    stream: Generator[Event | Pending, None, None] | None = None
     finished: bool = False
     playing: bool = False
     """Sideband: ``output_audio_buffer.started`` was sent (``stopped`` follows the end)."""
@@ -108,6 +112,7 @@ class Responses:
         duplicate_call_ids: fault: issue each function_call twice with one call_id.
         on_idle: called when the response writing to the conversation has ended; its
             events follow that response's last ones.
+        hosted: the connection's hosted MCP servers.
     """
 
     def __init__(
@@ -122,8 +127,13 @@ class Responses:
         audio_chunk_ms: int = 100,
         duplicate_call_ids: bool = False,
         on_idle: Callable[[], list[Event]] | None = None,
+        hosted: HostedServers | None = None,
     ) -> None:
         self._on_idle = on_idle
+        self._hosted = HostedCalls(
+            hosted if hosted is not None else HostedServers(ids, store),
+            ids, store.new_item_id, self._open_item, self._close_item,
+        )
         self._ids = ids
         self._config = config
         self._store = store
@@ -210,7 +220,9 @@ class Responses:
             connection_index=self._connection_index,
         )
         try:
-            turn = self._brain.reply(convo).resolve(convo)
+            # Approval decisions on hosted MCP calls are the service's to carry out.
+            turn = self._hosted.servers.answer_decisions(convo) or self._brain.reply(convo)
+            turn = turn.resolve(convo)
         except Exception as exc:  # a broken script fails the response, not the connection
             logger.exception("brain failed")
             turn = Turn(fail=f"The local brain raised {type(exc).__name__}: {exc}")
@@ -248,19 +260,21 @@ class Responses:
         out: list[Event] = []
         for run in [r for r in self._runs if r.finished]:
             assert run.stream is not None
-            out += list(run.stream)
+            out += [e for e in run.stream if not isinstance(e, Pending)]
             self._runs.remove(run)
         return out
 
     def next_event(self) -> Event | None:
         """The next streamed response event (round-robin over active responses), or None."""
-        while self._runs:
+        for _ in range(len(self._runs)):
             run = self._runs.pop(0)
             assert run.stream is not None
             event = next(run.stream, None)
             if event is None:
                 continue
             self._runs.append(run)
+            if isinstance(event, Pending):
+                continue  # waiting for an MCP server: the others stream meanwhile
             return event
         return None
 
@@ -324,8 +338,10 @@ class Responses:
         for cur in list(run.open):
             if cur.item["type"] == "message":
                 out += self._end_message(run, cur, "incomplete")
-            else:
+            elif cur.item["type"] == "function_call":
                 out += self._end_call(run, cur, "incomplete")
+            else:  # an mcp_call waiting for its server: it ends without output
+                out += self._close_item(run, cur, None)
         if run.stream is not None:
             run.stream.close()
         if run in self._runs:
@@ -334,7 +350,7 @@ class Responses:
 
     # ---- the lazy stream -------------------------------------------------------------------
 
-    def _stream(self, run: _Run) -> Generator[Event, None, None]:
+    def _stream(self, run: _Run) -> Generator[Event | Pending, None, None]:
         """All events of one response, generated lazily so a cancel can cut in between."""
         turn = run.turn
         if turn.fail:
@@ -353,9 +369,12 @@ class Responses:
         incomplete = False
         calls: list[Call] = []
         for call in turn.calls:
+            if call.server_label is not None:
+                calls.append(call)  # a hosted MCP call has no call_id
+                continue
             call_id = call.call_id or self._ids.new("call")
             copies = 2 if self._duplicate_call_ids else 1
-            calls += [Call(call.name, call.arguments, call_id)] * copies
+            calls += [dataclasses.replace(call, call_id=call_id)] * copies
         preamble: _Open | None = None
         text = turn.text if isinstance(turn.text, str) else None
         if text:
@@ -370,21 +389,33 @@ class Responses:
                     run, preamble, "incomplete" if incomplete else "completed"
                 )
                 preamble = None
+        hosted: list[McpOutcome] = []
         for call in [] if incomplete else calls:
             args = call.arguments_json()
             if tokens(args) + 5 > budget:
                 incomplete = True
                 break
             budget -= tokens(args) + 5
-            cur = yield from self._open_call(run, call.name, str(call.call_id))
-            yield from self._call_deltas(run, cur, args)
+            cur: _Open | None = None
+            if call.server_label is not None:
+                hosted.append((yield from self._hosted.stream(run, call, args)))
+            else:
+                cur = yield from self._open_call(run, call.name, str(call.call_id))
+                yield from self._call_deltas(run, cur, args)
             if preamble is not None:
                 # gpt-realtime-2.x: the preamble ends while the call's arguments stream.
                 yield from self._end_message(run, preamble, "completed")
                 preamble = None
-            yield from self._end_call(run, cur, "completed")
+            if cur is not None:
+                yield from self._end_call(run, cur, "completed")
         if preamble is not None:
             yield from self._end_message(run, preamble, "completed")
+        said = summary(hosted) if all(c.server_label for c in calls) else None
+        if said and not incomplete:
+            # The model speaks after its hosted calls, in the same response.
+            cur = yield from self._open_message(run, "final_answer" if self._phases else None)
+            yield from self._message_deltas(run, cur, said)
+            yield from self._end_message(run, cur, "completed")
         status = "incomplete" if incomplete else "completed"
         details: dict[str, Any] | None = (
             {"type": "incomplete", "reason": "max_output_tokens"} if incomplete else None
@@ -404,9 +435,13 @@ class Responses:
         if run.in_conversation:
             yield from self._store.insert(item)
 
-    def _close_item(self, run: _Run, cur: _Open, status: str) -> list[Event]:
-        """The item is final: conversation.item.done, then response.output_item.done."""
-        cur.item["status"] = status
+    def _close_item(self, run: _Run, cur: _Open, status: str | None) -> list[Event]:
+        """The item is final: conversation.item.done, then response.output_item.done.
+
+        MCP items have no ``status`` (``None``).
+        """
+        if status is not None:
+            cur.item["status"] = status
         run.open.remove(cur)
         out = []
         if run.in_conversation and self._store.find(cur.item["id"]) >= 0:

@@ -163,7 +163,7 @@ SESSION: Spec = Obj(
     required=["type"],
 )
 
-# --- conversation items (GA ConversationItem union, minus MCP items) --------------------------
+# --- conversation items (GA ConversationItem union, minus the server's MCP items) --------------------------
 
 
 def _content_part(allowed: tuple[str, ...]) -> Spec:
@@ -202,11 +202,19 @@ _FUNCTION_CALL = Obj(
 _FUNCTION_CALL_OUTPUT = Obj(
     {"type": STR, "call_id": STR, "output": STR, **_COMMON}, required=["call_id", "output"]
 )
+# A hosted MCP tool's approval request is answered with this item (the other MCP items
+# are the server's own).
+_MCP_APPROVAL_RESPONSE = Obj(
+    {"type": STR, "id": Str(32), "approval_request_id": STR, "approve": BOOL,
+     "reason": Nullable(STR)},
+    required=["approval_request_id", "approve"],
+)
 ITEM: Spec = Tagged(
     {
         "message": _MESSAGE,
         "function_call": _FUNCTION_CALL,
         "function_call_output": _FUNCTION_CALL_OUTPUT,
+        "mcp_approval_response": _MCP_APPROVAL_RESPONSE,
     }
 )
 _ITEM_OR_REF = Tagged(
