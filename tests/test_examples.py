@@ -19,6 +19,7 @@ EXPECT = {
     "voice.py": ["heard: (speech, 1.0 s)", "said:  Hello!", "wrote "],
     "sync_example.py": ["calculator> ", "42"],
     "browser_token.py": ["minted ek_", "club sandwich"],
+    "fleet.py": ["guest-42 runs on worker-", "⚙ weather", "Lima: 19°C", "session ended"],
     "mcp_tools.py": ["⚙ tide_times", "? approve sea_forecast on coastguard", "sea forecast returned Biscay"],
 }
 
