@@ -19,6 +19,8 @@ EXPECT = {
     "voice.py": ["heard: (speech, 1.0 s)", "said:  Hello!", "wrote "],
     "sync_example.py": ["calculator> ", "42"],
     "browser_token.py": ["minted ek_", "club sandwich"],
+    "travel.py": ["? refund", "not approved", "… looking at museums in Lisbon", "⚙ plan_trip → 3 days in Lisbon",
+                  "An update: The background task plan_trip", "session total:", "user: Hi, I'm Ada"],
     "fleet.py": ["guest-42 runs on worker-", "⚙ weather", "Lima: 19°C", "session ended"],
     "mcp_tools.py": ["⚙ tide_times", "? approve sea_forecast on coastguard", "sea forecast returned Biscay"],
 }

@@ -310,6 +310,9 @@ class RuleBrain:
             return Turn(
                 text=_flavour(f"I am waiting for the result of {last.get('name')}.", pirate)
             )
+        if last is not None and last.get("type") == "message" and last.get("role") == "system":
+            # A note the application added (a background tool's result, say): pass it on.
+            return Turn(text=_flavour(f"An update: {message_text(last)}", pirate))
         return Turn(text=self._chat("", pirate, convo))
 
     def _chat(self, text: str, pirate: bool, convo: Conversation) -> str:
