@@ -19,6 +19,8 @@ EXPECT = {
     "voice.py": ["heard: (speech, 1.0 s)", "said:  Hello!", "wrote "],
     "sync_example.py": ["calculator> ", "42"],
     "browser_token.py": ["minted ek_", "club sandwich"],
+    "phone.py": ["answered", '⚙ opening_hours({"day":"Saturday"}) → 9:00 to 13:00', "caller pressed 2",
+                 "caller pressed 1", "call ended: the call ended", "transferred to tel:+14155550123"],
 }
 
 
