@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import anyio
+
 from ._api_error import INVALID_JSON_BODY, ApiError, invalid_model, invalid_url
 from ._calls import CallKind, LocalCall
 from ._http import HttpRequest, HttpResponse
@@ -160,6 +162,15 @@ class CallCenter:
         engine = self._server.call_engine(chosen, overrides, call, azure=azure)
         call.activate(engine, self._server.session_max_seconds)
         return call
+
+    async def aclose(self) -> None:
+        """The server stops: every live call ends, and its media is hung up."""
+        for call in self:
+            call.end("server")
+        for call in self:
+            if call.peer is not None:
+                with anyio.move_on_after(5):
+                    await call.peer.aclose()
 
     # ---- the REST API ----------------------------------------------------------------------
 

@@ -135,10 +135,6 @@ class Engine:
         """Events to send right after the handshake: ``session.created`` (none for a sideband)."""
         return [] if self.flavor.sideband else [self._config.created()]
 
-    def session_created(self) -> Event:
-        """``session.created`` on demand: what a WebRTC call's data channel gets first."""
-        return self._config.created()
-
     def caller_audio(self, pcm: bytes, meaning: str | None = None) -> list[Event]:
         """The caller's audio from a call's media (PCM16, 24 kHz): VAD, commit, a response.
 
@@ -146,7 +142,7 @@ class Engine:
         ``meaning`` is what the speech says (the model hears it once committed).
         """
         out = self._responses.drain_ended()
-        return out + self._vad_turns(self._input.append_media(pcm, meaning))
+        return out + self._on_input_audio_buffer_append({}, self._input.append_media(pcm, meaning))
 
     def handle_text(self, text: str | bytes) -> list[Event]:
         """Handle one raw client frame; malformed JSON becomes an ``error`` event.
@@ -253,11 +249,12 @@ class Engine:
         self._input.reset_vad()
         return [updated]
 
-    def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[Event]:
-        return self._vad_turns(self._input.append(event["audio"]))
-
-    def _vad_turns(self, changes: list[VadEvent]) -> list[Event]:
-        """What each VAD transition causes: barge-in on a start, commit and reply on a stop."""
+    def _on_input_audio_buffer_append(
+        self, event: dict[str, Any], changes: list[VadEvent] | None = None
+    ) -> list[Event]:
+        """Audio in (``changes``: the VAD transitions of a call's media, already fed)."""
+        if changes is None:
+            changes = self._input.append(event["audio"])
         td = self._config.turn_detection() or {}
         out: list[Event] = []
         for change in changes:

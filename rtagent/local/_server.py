@@ -167,6 +167,8 @@ class LocalRealtimeServer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> bool | None:
+        with anyio.CancelScope(shield=True):
+            await self.calls.aclose()
         tg, self._tg = self._tg, None
         assert tg is not None
         tg.cancel_scope.cancel()

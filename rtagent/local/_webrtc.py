@@ -14,6 +14,7 @@ signalling only (:func:`~._sdp.signalling_answer`).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._wire import Event
+from ._wire import Event, server_event
 
 if TYPE_CHECKING:
     from ._calls import LocalCall
@@ -111,7 +112,7 @@ class Peer:
         self._speaker.queue.clear()
 
     async def aclose(self) -> None:
-        """Hang up the media (the call ended)."""
+        """Hang up the media (the call ended); closing twice is harmless."""
         self._closing = True
         await self._pc.close()
 
@@ -146,7 +147,9 @@ class Peer:
         listener = _Channel(channel)
         # The data channel is a client of the call's session from the start: it gets
         # session.created (a sideband does not), then every event of the call.
-        listener.push([engine.session_created()])
+        listener.push(
+            [server_event(engine.ids, "session.created", session=copy.deepcopy(engine.session))]
+        )
         self._call.attach(listener)
 
         def on_message(message: str | bytes) -> None:
