@@ -45,7 +45,7 @@ from rtagent.calls import (
     verify_webhook,
 )
 from rtagent.events import InputAudioBufferDtmfEventReceived, ResponseDone
-from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn
+from rtagent.local import Call, Faults, LocalRealtimeServer, ScriptedBrain, Turn, sine_pcm16
 from rtagent.local._engine import Engine
 from rtagent.local._http import HttpRequest, HttpResponse, serve
 from rtagent.local._wire import Flavor
@@ -181,6 +181,25 @@ async def test_attach_and_a_tool_turn_over_the_sideband() -> None:
     assert call.engine is not None
     users = [i for i in call.engine.items if i.get("role") == "user"]
     assert users[0]["content"][0]["type"] == "input_audio"
+
+
+async def test_the_callers_own_audio_goes_through_the_vad() -> None:
+    """say(audio=...) feeds the caller's PCM to the VAD: one committed user item with that audio, and a reply."""
+    speech = sine_pcm16(600)
+    with anyio.fail_after(10):
+        async with LocalRealtimeServer(api_key=KEY) as server:
+            call = server.calls.create({"type": "realtime", "output_modalities": ["text"]})
+            async with attached(server, Weather(), call.id) as (_session, seen):
+                await server.wait_for(lambda r: "session.updated" in r.sent_types())
+                call.say(audio=speech)
+                await seen.wait_for(lambda _: len(seen.answers()) == 1)
+            assert call.engine is not None
+            user = [i for i in call.engine.items if i.get("role") == "user"]
+            kinds = [e["type"] for e in call.events]
+    assert len(user) == 1 and user[0]["content"] == [{"type": "input_audio", "transcript": None}]
+    assert kinds.index("input_audio_buffer.speech_started") < kinds.index("input_audio_buffer.committed")
+    audio = call.engine._store.audio[user[0]["id"]]
+    assert bytes(audio).startswith(speech)  # then the silence that ended the turn
 
 
 async def test_accept_applies_the_full_session_config() -> None:
@@ -587,12 +606,10 @@ async def test_a_browser_offer_creates_a_call_with_an_ephemeral_key() -> None:
 
 
 async def test_the_openai_package_creates_a_call_with_a_multipart_offer() -> None:
-    """openai's realtime.calls.create (multipart sdp + session) gets 201 and Location; the session part applies.
-
-    The server picks its answer itself: a real peer's with aiortc on asyncio, else signalling only.
-    """
+    """openai's realtime.calls.create (multipart sdp + session) gets 201 and Location; the session part applies."""
     from openai import OpenAI
 
+    # The server picks its answer itself: a real peer's with aiortc on asyncio, else signalling only.
     with anyio.fail_after(15):
         async with LocalRealtimeServer(api_key=KEY) as server:
             client = OpenAI(api_key=KEY, base_url=server.http_url)
@@ -605,7 +622,7 @@ async def test_the_openai_package_creates_a_call_with_a_multipart_offer() -> Non
     assert (call.session["model"], call.session["instructions"]) == ("gpt-realtime", "Be brief.")
 
 
-async def test_an_ephemeral_key_cannot_drive_someone_elses_call_actions() -> None:
+async def test_call_actions_without_the_api_key_are_refused_with_401() -> None:
     """Without a key, or with a wrong one, the Calls API answers 401 and nothing happens to the call."""
     with anyio.fail_after(10):
         async with LocalRealtimeServer(api_key=KEY) as server:
