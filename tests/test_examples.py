@@ -23,6 +23,8 @@ EXPECT = {
                   "An update: The background task plan_trip", "session total:", "user: Hi, I'm Ada"],
     "fleet.py": ["guest-42 runs on worker-", "⚙ weather", "Lima: 19°C", "session ended"],
     "mcp_tools.py": ["⚙ tide_times", "? approve sea_forecast on coastguard", "sea forecast returned Biscay"],
+    "phone.py": ["answered", '⚙ opening_hours({"day":"Saturday"}) → 9:00 to 13:00', "caller pressed 2",
+                 "caller pressed 1", "call ended: the call ended", "transferred to tel:+14155550123"],
 }
 
 

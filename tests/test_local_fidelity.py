@@ -294,7 +294,8 @@ async def test_session_close_ends_the_session_cleanly() -> None:
 async def test_a_sideband_starts_without_session_created_and_plays_audio_on_the_call() -> None:
     """?call_id= gets no session.created; audio is announced with output_audio_buffer.* instead of deltas."""
     async with LocalRealtimeServer(ScriptedBrain([Turn(text="Hello!")])) as server:
-        async with connect(server.url + "?call_id=rtc_1&model=gpt-realtime") as ws:
+        call = server.calls.create(model="gpt-realtime")  # a WebRTC call, as a browser starts one
+        async with connect(f"{server.url}?call_id={call.id}") as ws:
             with anyio.fail_after(5):
                 await ws.send(json.dumps({"type": "response.create"}))
                 events = []

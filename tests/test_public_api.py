@@ -87,10 +87,10 @@ def test_all_is_pinned() -> None:
 
 
 def test_local_all_is_pinned() -> None:
-    """rtagent.local exports the local server, its brains and faults."""
+    """rtagent.local exports the local server, its brains and faults, and its calls."""
     assert sorted(rtagent.local.__all__) == [
-        "Brain", "Call", "ConnectionRecord", "Conversation", "Engine", "Faults",
-        "LocalRealtimeServer", "RuleBrain", "ScriptedBrain", "Turn", "run_server",
+        "Brain", "Call", "CallCenter", "ConnectionRecord", "Conversation", "Engine", "Faults",
+        "LocalCall", "LocalRealtimeServer", "RuleBrain", "ScriptedBrain", "Turn", "run_server",
         "silence_pcm16", "sine_pcm16",
     ]
 

@@ -175,6 +175,9 @@ class Driver:
                 except Exception as exc:
                     # Raised below, outside every task group, so it is never wrapped.
                     failure = exc
+                if failure is None and self.ended is not None:
+                    # The call ended: running tools follow their on_interrupt policy.
+                    await runner.wind_down()
         finally:
             self.desk.runner = None
             if failure is not None:

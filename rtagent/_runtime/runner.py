@@ -66,6 +66,9 @@ class ToolRunner:
         self._decided = decided
         self._journal = journal
         self._scopes: dict[str, anyio.CancelScope] = {}
+        self._names: dict[str, str] = {}
+        self._approving: set[str] = set()
+        self._settled = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> ToolRunner:
@@ -99,6 +102,8 @@ class ToolRunner:
             logger.warning("call %s arrived after the session ended; not run", call.call_id)
             return
         scope = self._scopes[call.call_id] = anyio.CancelScope()
+        self._names[call.call_id] = call.name
+        self._settled = anyio.Event()
         self._tg.start_soon(self._run, call, scope, name=f"rtagent tool {call.name}")
 
     def cancel(self, call_id: str) -> None:
@@ -106,6 +111,23 @@ class ToolRunner:
         scope = self._scopes.get(call_id)
         if scope is not None:
             scope.cancel()
+
+    async def wind_down(self) -> None:
+        """The conversation was cut off for good (a call hung up): apply each policy, wait.
+
+        Like a barge-in, the end of a call interrupts the calls still running, and each
+        follows its tool's ``on_interrupt``: ``"cancel"`` ones are cancelled, the others
+        finish (their side effects happen; the output has nowhere to go). A call still
+        waiting for approval is cancelled: nobody can approve it for a caller who left.
+        Returns when no call runs.
+        """
+        registry = self._tools()
+        for call_id, scope in list(self._scopes.items()):
+            tool = registry.get(self._names.get(call_id, ""))
+            if call_id in self._approving or tool is None or tool.on_interrupt == "cancel":
+                scope.cancel()
+        while self._scopes:
+            await self._settled.wait()
 
     async def _run(self, call: ToolCall, scope: anyio.CancelScope) -> None:
         if call.kind == "mcp_approval":
@@ -145,7 +167,7 @@ class ToolRunner:
                 f"error: {call.name} failed unexpectedly (cancelled)", ok=False, error="exception"
             )
         finally:
-            self._scopes.pop(call.call_id, None)
+            self._forget(call.call_id)
         if result is None:  # cancelled by interruption (on_interrupt="cancel")
             result = ToolResult.cancelled(call.name)
         duration = time.perf_counter() - started
@@ -171,9 +193,13 @@ class ToolRunner:
     async def _refusal(self, call: ToolCall) -> ToolResult | None:
         """Wait for a person's decision on a local tool call: None when approved, else
         the output that tells the model (so it can tell the user)."""
-        decision = await self.approvals.request(
-            ApprovalRequested(call.call_id, call.name, call.arguments)
-        )
+        self._approving.add(call.call_id)
+        try:
+            decision = await self.approvals.request(
+                ApprovalRequested(call.call_id, call.name, call.arguments)
+            )
+        finally:
+            self._approving.discard(call.call_id)
         if decision.approved:
             return None
         why = f": {decision.reason}" if decision.reason else ""
@@ -192,5 +218,11 @@ class ToolRunner:
                     ApprovalRequested(call.call_id, call.name, call.arguments, call.server_label)
                 )
         finally:
-            self._scopes.pop(call.call_id, None)
+            self._forget(call.call_id)
         await self._decided(call, decision)
+
+    def _forget(self, call_id: str) -> None:
+        self._scopes.pop(call_id, None)
+        self._names.pop(call_id, None)
+        if not self._scopes:
+            self._settled.set()

@@ -2,8 +2,11 @@
 
 One task reads client frames and feeds the engine; one writer task owns the send
 side and streams response events one by one (with a checkpoint between them, so
-``response.cancel`` and barge-in land mid-response). Network work the engine asks for
-(hosted MCP listings and calls) runs in tasks of the connection's task group. Faults are applied here, and
+``response.cancel`` and barge-in land mid-response). A sideband of a call shares the
+call's engine with the call's other listeners: the call (a :class:`Hub`) streams its
+events to every one of them, and the connection only sends what it is given. Network work
+the engine asks for (hosted MCP listings and calls) runs in tasks of the connection's task
+group. Faults are applied here, and
 everything sent and received is recorded in a :class:`ConnectionRecord`, and logged at
 INFO on ``rtagent.local`` (event types and ids only: never a payload, a header or a key).
 """
@@ -15,7 +18,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -28,7 +31,7 @@ from ._engine import Engine
 from ._faults import Faults
 from ._hosted_mcp import McpJob, McpResult
 
-__all__ = ["Connection", "ConnectionRecord"]
+__all__ = ["Connection", "ConnectionRecord", "Hub"]
 
 logger = logging.getLogger("rtagent.local")
 
@@ -77,6 +80,13 @@ class ConnectionRecord:
         return [str(e.get("type")) for e in self.received]
 
 
+class Hub(Protocol):
+    """The owner of an engine shared by several connections (a call and its sidebands)."""
+
+    def handled(self, sender: Connection, events: list[dict[str, Any]]) -> None:
+        """Route what the engine answered to ``sender``'s client event."""
+
+
 @dataclass(frozen=True)
 class _Close:
     """Writer instruction: close the socket with this code and reason."""
@@ -95,6 +105,8 @@ class Connection:
         faults: the failures to inject on this connection.
         lifetime: seconds until the session expires.
         notify: called whenever ``record`` changes (wakes ``wait_for``).
+        hub: the call whose engine this connection shares (a sideband); it streams the
+            engine's events, so this connection only sends what it is given.
     """
 
     def __init__(
@@ -105,8 +117,10 @@ class Connection:
         faults: Faults,
         lifetime: float,
         notify: Callable[[], None],
+        hub: Hub | None = None,
     ) -> None:
         self.notify = notify
+        self.hub = hub
         self.ws = ws
         self.engine = engine
         self.record = record
@@ -118,6 +132,8 @@ class Connection:
         self.received_counts: Counter[str] = Counter()
         self.scope = anyio.CancelScope()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._leaving = False
+        """A ``session.close`` arrived: the writer sends what is queued, then closes."""
 
     async def run(self) -> None:
         """Serve the connection until the client leaves, a fault drops it or it expires."""
@@ -133,11 +149,24 @@ class Connection:
                 tg.start_soon(self._writer)
                 tg.start_soon(self._expire)
                 await self._reader()
-                if not self.engine.close_requested:  # else the writer closes, then cancels
+                if not self._leaving:  # else the writer closes, then cancels
                     tg.cancel_scope.cancel()
 
-    def _push(self, events: list[dict[str, Any]]) -> None:
+    def push(self, events: list[dict[str, Any]]) -> None:
+        """Queue server events to send, in order."""
         self.outbox.extend(events)
+        self.wake.set()
+
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
+        """What the engine answered: sent here, or routed by the call sharing the engine."""
+        if self.hub is None:
+            self.push(events)
+        else:
+            self.hub.handled(self, events)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket (close frame ``code``) once what is queued has been sent."""
+        self.outbox.append(_Close(code, reason))
         self.wake.set()
 
     async def _abort(self) -> None:
@@ -167,11 +196,15 @@ class Connection:
                 if self._drop_on_receive(parsed):
                     await self._abort()
                     return
-                self._push(self.engine.handle_text(message))
+                self._deliver(self.engine.handle_text(message))
                 self._start_jobs()
                 if self.engine.close_requested:
+                    if self.hub is not None:
+                        # A shared engine: only this sideband leaves; the call goes on.
+                        self.engine.close_requested = False
                     # session.close: what is queued goes out, then a normal close.
-                    self.outbox.append(_Close(1000, ""))
+                    self._leaving = True
+                    self.close(1000, "")
                     return
         except TransportError as exc:
             logger.debug("connection %d ended: %r", self.record.index, exc)
@@ -194,7 +227,7 @@ class Connection:
             })
         else:
             job.result = await perform(job)
-        self._push(job.finished(job))
+        self._deliver(job.finished(job))
 
     def _drop_on_receive(self, event: Any) -> bool:
         wanted = self.faults.drop_after_received
@@ -216,8 +249,8 @@ class Connection:
     async def _expire(self) -> None:
         await anyio.sleep(self.lifetime)
         # The real server ends a session at its maximum duration with this error, then closes.
-        self._push([self.engine.session_expired()])
-        self.outbox.append(_Close(1000, "session expired"))
+        self.push([self.engine.session_expired()])
+        self.close(1000, "session expired")
 
     async def _writer(self) -> None:
         try:
@@ -225,7 +258,7 @@ class Connection:
                 if self.outbox:
                     item = self.outbox.popleft()
                 else:
-                    event = self.engine.next_event()
+                    event = self.engine.next_event() if self.hub is None else None
                     self._start_jobs()
                     if event is None:
                         await self.wake.wait()

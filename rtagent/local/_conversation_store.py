@@ -41,6 +41,9 @@ class ConversationStore:
         self.items: list[dict[str, Any]] = []
         self.audio: dict[str, bytes | bytearray] = {}
         """Item id -> audio bytes (user input audio, assistant output audio)."""
+        self.heard: dict[str, str] = {}
+        """Item id -> what a caller's speech said (a call's ``say()``): the model hears it,
+        though the item shows no transcript unless transcription is on."""
 
     # ---- lookups ---------------------------------------------------------------------------
 
@@ -74,8 +77,18 @@ class ConversationStore:
                 return item_id
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """A deep copy of the items, in order."""
-        return copy.deepcopy(self.items)
+        """A deep copy of the items, in order, as the model hears them (see :attr:`heard`)."""
+        return [self._as_heard(item) for item in self.items]
+
+    def _as_heard(self, item: dict[str, Any]) -> dict[str, Any]:
+        shown = copy.deepcopy(item)
+        heard = self.heard.get(str(item.get("id")))
+        if heard is None:
+            return shown
+        for part in shown.get("content") or []:
+            if part.get("type") == "input_audio" and not part.get("transcript"):
+                part["transcript"] = heard
+        return shown
 
     def resolve_input(self, raw_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The context of a ``response.create`` with ``input``: references resolved, ids given.
@@ -93,7 +106,7 @@ class ConversationStore:
                         f"Item with id '{raw['id']}' not found.",
                         f"response.input[{i}].id",
                     )
-                context.append(copy.deepcopy(self.items[pos]))
+                context.append(self._as_heard(self.items[pos]))
             else:
                 item = copy.deepcopy(raw)
                 item.setdefault("id", self.new_item_id())

@@ -31,12 +31,13 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ._api_error import SESSION_EXPIRED, ApiError, injected_error_body
+from ._audio import VadEvent
 from ._brains import Brain, RuleBrain
 from ._conversation_store import ConversationStore
 from ._hosted_mcp import HostedServers
 from ._input_audio import InputAudio
 from ._models import DEFAULT_MODEL
-from ._responses import Responses
+from ._responses import MediaOut, Responses
 from ._session_config import SessionConfig, default_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
 from ._validate import Invalid, check, without_unset_nulls
@@ -63,6 +64,7 @@ class Engine:
         duplicate_call_ids: fault: issue each function_call twice with one call_id.
         auto_response_after_output: fault: start a response when a function output arrives.
         clock: wall clock (seconds), for ``expires_at``.
+        media: a call's media, where spoken output is played (sideband flavor).
     """
 
     HANDLERS: ClassVar[Mapping[str, _Handler]]
@@ -82,6 +84,7 @@ class Engine:
         duplicate_call_ids: bool = False,
         auto_response_after_output: bool = False,
         clock: Callable[[], float] = time.time,
+        media: MediaOut | None = None,
     ) -> None:
         self.brain: Brain = brain if brain is not None else RuleBrain()
         self.ids = ids or Ids()
@@ -108,6 +111,7 @@ class Engine:
             duplicate_call_ids=duplicate_call_ids,
             on_idle=self._create_deferred_items,
             hosted=self.hosted,
+            media=media,
         )
         self._deferred: list[dict[str, Any]] = []
 
@@ -136,6 +140,15 @@ class Engine:
     def start(self) -> list[Event]:
         """Events to send right after the handshake: ``session.created`` (none for a sideband)."""
         return [] if self.flavor.sideband else [self._config.created()]
+
+    def caller_audio(self, pcm: bytes, meaning: str | None = None) -> list[Event]:
+        """The caller's audio from a call's media (PCM16, 24 kHz): VAD, commit, a response.
+
+        Like ``input_audio_buffer.append``, but the audio comes over SIP/WebRTC;
+        ``meaning`` is what the speech says (the model hears it once committed).
+        """
+        out = self._responses.drain_ended()
+        return out + self._on_input_audio_buffer_append({}, self._input.append_media(pcm, meaning))
 
     def handle_text(self, text: str | bytes) -> list[Event]:
         """Handle one raw client frame; malformed JSON becomes an ``error`` event.
@@ -243,8 +256,12 @@ class Engine:
         self._input.reset_vad()
         return [updated, *self.hosted.configure(self.session.get("tools") or [])]
 
-    def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[Event]:
-        changes = self._input.append(event["audio"])
+    def _on_input_audio_buffer_append(
+        self, event: dict[str, Any], changes: list[VadEvent] | None = None
+    ) -> list[Event]:
+        """Audio in (``changes``: the VAD transitions of a call's media, already fed)."""
+        if changes is None:
+            changes = self._input.append(event["audio"])
         td = self._config.turn_detection() or {}
         out: list[Event] = []
         for change in changes:
@@ -266,6 +283,9 @@ class Engine:
         return [self._input.clear()]
 
     def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> list[Event]:
+        if self.flavor.sideband:
+            # WebRTC/SIP: the server plays the audio, and stops when asked.
+            return self._responses.clear_output()
         raise Invalid(
             "invalid_value",
             "output_audio_buffer.clear is only supported for WebRTC and SIP connections.",

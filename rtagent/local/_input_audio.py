@@ -7,6 +7,11 @@ commits the buffer as a user item. Without it, ``input_audio_buffer.commit`` doe
 response, starting a new one) is the engine's call: :meth:`InputAudio.append` only
 returns the transitions, and the engine asks for each one's events in turn.
 
+On a call the caller's audio arrives over the media (SIP/WebRTC) rather than in
+``input_audio_buffer.append``: :meth:`InputAudio.append_media` feeds the same buffer and
+VAD with PCM16 at 24 kHz, and may say what the speech means (the local server has no
+speech recognition), so the model hears those words.
+
 Input transcription (when the session enables it) streams like the real service's:
 ``conversation.item.input_audio_transcription.delta`` events, then ``...completed``,
 produced lazily by :meth:`InputAudio.next_event`, so that they come after the
@@ -47,6 +52,8 @@ class InputAudio:
         self._vad = EnergyVad()
         self._speech_item_id: str | None = None
         self._transcriptions: deque[Iterator[Event]] = deque()
+        self._meanings: deque[str] = deque()
+        """What the next committed utterances from the media say, oldest first."""
 
     def next_event(self) -> Event | None:
         """The next streamed input transcription event, or None."""
@@ -72,11 +79,24 @@ class InputAudio:
             raise Invalid(
                 "invalid_value", "Invalid 'audio': expected base64-encoded audio bytes.", "audio"
             ) from exc
+        return self._feed(data, self._config.input_format())
+
+    def append_media(self, pcm: bytes, meaning: str | None = None) -> list[VadEvent]:
+        """Buffer the caller's audio from a call's media (PCM16, 24 kHz); like :meth:`append`.
+
+        Args:
+            pcm: the audio.
+            meaning: what this speech says, heard by the model once it is committed.
+        """
+        if meaning is not None:
+            self._meanings.append(meaning)
+        return self._feed(pcm, "audio/pcm")
+
+    def _feed(self, data: bytes, fmt: str) -> list[VadEvent]:
         self._buffer += data
         td = self._config.turn_detection()
         if td is None:
             return []
-        fmt = self._config.input_format()
         self._vad.threshold = float(td.get("threshold", 0.5))
         self._vad.prefix_padding_ms = int(td.get("prefix_padding_ms", 300))
         eagerness = {"low": 800, "high": 250}.get(str(td.get("eagerness")), 500)
@@ -146,6 +166,9 @@ class InputAudio:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         self._store.keep_audio(item_id, audio)
+        meaning = self._meanings.popleft() if self._meanings else None
+        if meaning is not None:
+            self._store.heard[item_id] = meaning
         out = [
             server_event(
                 self._ids, "input_audio_buffer.committed", previous_item_id=prev, item_id=item_id
@@ -155,12 +178,14 @@ class InputAudio:
         out.append(self._store.done(item))
         if self._config.transcribes_input():
             seconds = len(audio) / (bytes_per_ms(self._config.input_format()) * 1000)
-            self._transcriptions.append(self._transcribe(item, seconds))
+            self._transcriptions.append(self._transcribe(item, seconds, meaning))
         return out
 
-    def _transcribe(self, item: dict[str, Any], seconds: float) -> Iterator[Event]:
+    def _transcribe(
+        self, item: dict[str, Any], seconds: float, meaning: str | None
+    ) -> Iterator[Event]:
         """Stream the transcript of a committed user item, then complete it."""
-        transcript = f"(speech, {seconds:.1f} s)"
+        transcript = meaning or f"(speech, {seconds:.1f} s)"
         where = {"item_id": item["id"], "content_index": 0}
         for i, word in enumerate(transcript.split(" ")):
             delta = word if i == 0 else " " + word

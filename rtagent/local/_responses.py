@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._audio import synth_speech
 from ._brains import Brain, Call, Conversation, Turn
@@ -37,12 +37,22 @@ from ._usage import UsageMeter, tokens
 from ._validate import Invalid
 from ._wire import PLAIN, Event, Flavor, Ids, server_event
 
-__all__ = ["Responses"]
+__all__ = ["MediaOut", "Responses"]
 
 logger = logging.getLogger("rtagent.local")
 
 _TOKENS_LIMIT = 15_000_000
 """The ``limit`` of the ``tokens`` rate limit (as recorded for a paid account)."""
+
+
+class MediaOut(Protocol):
+    """Where a call's spoken output goes: its media (WebRTC/SIP), not the WebSocket."""
+
+    def play(self, pcm: bytes) -> None:
+        """Queue PCM16 24 kHz audio for the caller."""
+
+    def clear(self) -> None:
+        """Drop what is queued and not played yet (barge-in, ``output_audio_buffer.clear``)."""
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -113,6 +123,7 @@ class Responses:
         on_idle: called when the response writing to the conversation has ended; its
             events follow that response's last ones.
         hosted: the connection's hosted MCP servers.
+        media: where a call's output audio is played (a sideband flavor only).
     """
 
     def __init__(
@@ -128,12 +139,15 @@ class Responses:
         duplicate_call_ids: bool = False,
         on_idle: Callable[[], list[Event]] | None = None,
         hosted: HostedServers | None = None,
+        media: MediaOut | None = None,
     ) -> None:
         self._on_idle = on_idle
         self._hosted = HostedCalls(
             hosted if hosted is not None else HostedServers(ids, store),
             ids, store.new_item_id, self._open_item, self._close_item,
         )
+        self._media = media
+        self._last_played: str | None = None
         self._ids = ids
         self._config = config
         self._store = store
@@ -194,6 +208,23 @@ class Responses:
         if self._active is None:
             return []
         return self._cancel(self._active, "turn_detected")
+
+    def clear_output(self) -> list[Event]:
+        """``output_audio_buffer.clear`` (WebRTC/SIP): stop the audio the caller hears.
+
+        Answered with ``output_audio_buffer.cleared`` naming the response whose audio
+        was playing (the last one that played when none is); a response cleared while it
+        still streams sends no ``output_audio_buffer.stopped``.
+        """
+        if self._media is not None:
+            self._media.clear()
+        playing = next((r for r in self._runs if r.playing and not r.finished), None)
+        if playing is not None:
+            playing.playing = False
+        response_id = playing.id if playing is not None else self._last_played
+        if response_id is None:
+            return []
+        return [self._event("output_audio_buffer.cleared", response_id=response_id)]
 
     def start(self, params: dict[str, Any]) -> list[Event]:
         """Start a response; return ``response.created``, sent at once like the real server.
@@ -334,6 +365,8 @@ class Responses:
 
     def _cancel(self, run: _Run, reason: str) -> list[Event]:
         """Close a streaming response now: incomplete items, then response.done cancelled."""
+        if run.playing and self._media is not None:
+            self._media.clear()  # the caller stops hearing it at once
         out: list[Event] = []
         for cur in list(run.open):
             if cur.item["type"] == "message":
@@ -525,6 +558,8 @@ class Responses:
                 self._store.keep_audio(item["id"], cur.audio)
             if self._flavor.sideband:
                 cur.audio += pcm  # played over the call, not sent on this socket
+                if self._media is not None:
+                    self._media.play(pcm)
                 continue
             for start in range(0, len(pcm), chunk_bytes):
                 piece = pcm[start : start + chunk_bytes]
@@ -537,6 +572,7 @@ class Responses:
         if self._flavor.sideband and not run.playing:
             # output_audio_buffer.started: the call starts playing the response's audio.
             run.playing = True
+            self._last_played = run.id
             yield self._event("output_audio_buffer.started", response_id=run.id)
 
     def _end_message(self, run: _Run, cur: _Open, status: str) -> list[Event]:

@@ -11,18 +11,22 @@ the reason ``"<type>.<code>"``. Each accepted session gets its own sans-I/O
 :class:`Engine`, driven by a :class:`~._connection.Connection`.
 
 ``/openai/v1/realtime`` imitates an Azure OpenAI GA resource (any deployment name is a
-model there), and ``?call_id=`` a sideband connection to a WebRTC/SIP call (the local
-server has no calls: it starts a session without ``session.created``, for the model
-given with ``model=``, else :data:`~._models.DEFAULT_MODEL`).
+model there). ``?call_id=`` attaches a sideband to one of the server's calls
+(:attr:`LocalRealtimeServer.calls`): it shares the call's session and starts without
+``session.created``; a call that is unknown, still ringing or over is refused at the
+handshake with HTTP 404 ``call_id_not_found`` (reported for unknown and ended calls; for
+a ringing SIP call, whose session only the accept creates, a guess). The Calls REST API
+(``/v1/realtime/calls...``) is :mod:`~._call_center`'s.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,9 +46,11 @@ from ._api_error import (
     invalid_url,
 )
 from ._brains import Brain, RuleBrain
+from ._call_center import CallCenter, call_not_found
+from ._calls import LocalCall
 from ._connection import Connection, ConnectionRecord
 from ._engine import Engine
-from ._faults import FaultsSpec, faults_for
+from ._faults import Faults, FaultsSpec, faults_for
 from ._http import HttpRequest, HttpResponse, serve
 from ._models import DEFAULT_MODEL, is_known_model
 from ._session_config import default_session, merge_session
@@ -95,6 +101,13 @@ class LocalRealtimeServer:
         host: interface to listen on.
         port: TCP port (0 picks a free one).
         seed: seed of the id generator (the same exchange gives the same ids).
+        webrtc: answer WebRTC offers with a real peer (aiortc, the ``webrtc`` extra) so
+            media flows; None uses it when installed and the server runs on asyncio
+            (aiortc is asyncio-only), False answers with signalling only.
+
+    Attributes:
+        calls: the server's SIP and WebRTC calls (:class:`~._call_center.CallCenter`):
+            ``await server.calls.ring(webhook_url, secret)`` makes a SIP call ring.
     """
 
     def __init__(
@@ -108,6 +121,7 @@ class LocalRealtimeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int | str | None = 0,
+        webrtc: bool | None = None,
     ) -> None:
         self.brain: Brain = brain if brain is not None else RuleBrain()
         self.api_key = api_key
@@ -118,6 +132,8 @@ class LocalRealtimeServer:
         self.port = port
         self.connections: list[ConnectionRecord] = []
         self.ids = Ids(seed)
+        self.webrtc = webrtc
+        self.calls = CallCenter(self)
         self._secrets: dict[str, tuple[float, dict[str, Any]]] = {}
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -140,16 +156,19 @@ class LocalRealtimeServer:
     async def __aenter__(self) -> LocalRealtimeServer:
         tg = anyio.create_task_group()
         await tg.__aenter__()
+        self._tg = tg  # calls start tasks here as soon as requests arrive
         try:
             self.port = await tg.start(self._serve)
         except BaseException:
+            self._tg = None
             tg.cancel_scope.cancel()
             await tg.__aexit__(None, None, None)
             raise
-        self._tg = tg
         return self
 
     async def __aexit__(self, *exc_info: object) -> bool | None:
+        with anyio.CancelScope(shield=True):
+            await self.calls.aclose()
         tg, self._tg = self._tg, None
         assert tg is not None
         tg.cancel_scope.cancel()
@@ -188,6 +207,64 @@ class LocalRealtimeServer:
         self._changed.set()
         self._changed = anyio.Event()
 
+    # ---- what calls use ----------------------------------------------------------------------
+
+    def notify_changed(self) -> None:
+        """Wake :meth:`wait_for` (a call changed)."""
+        self._notify()
+
+    def spawn(
+        self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None
+    ) -> None:
+        """Run a call's task (its event stream, its media) in the server's task group."""
+        if self._tg is None:
+            raise RuntimeError(
+                "the server is not running: use it as `async with LocalRealtimeServer()`"
+            )
+        self._tg.start_soon(fn, *args, name=name)
+
+    def call_engine(
+        self, model: str, overrides: dict[str, Any], call: LocalCall, *, azure: bool = False
+    ) -> Engine:
+        """The session of a call: a sideband flavor, its audio played on the call's media."""
+        return Engine(
+            self.brain,
+            ids=self.ids,
+            model=model,
+            connection_index=len(self.connections),
+            flavor=Flavor(azure=azure, sideband=True),
+            session_max_seconds=self.session_max_seconds,
+            session_overrides=overrides,
+            audio_chunk_ms=self.audio_chunk_ms,
+            media=call,
+        )
+
+    async def media_answer(self, call: LocalCall, offer: str) -> str | None:
+        """The SDP answer of a real WebRTC peer for ``call``, or None (signalling only)."""
+        if self.webrtc is False:
+            return None
+        from ._webrtc import answer_with_media
+
+        answer = await answer_with_media(call, offer, self.spawn)
+        if answer is None and self.webrtc:
+            raise RuntimeError(
+                "webrtc=True needs aiortc (pip install 'rtagent[webrtc]') and asyncio"
+            )
+        return answer
+
+    def secret_session(self, headers: Any) -> dict[str, Any] | None:
+        """The session fields bound to the ephemeral client secret in ``headers``, if any."""
+        key = self._bearer(headers)
+        if key in self._secrets and self._secrets[key][0] > time.time():
+            return dict(self._secrets[key][1])
+        return None
+
+    def refused_key(self, headers: Any, *, allow_ephemeral: bool) -> ApiError | None:
+        """Why a REST call's credentials are refused (answered 401), or None."""
+        if self.api_key is not None and not self._bearer(headers):
+            return MISSING_API_KEY
+        return self._auth_error(headers, allow_ephemeral=allow_ephemeral)
+
     # ---- HTTP side ---------------------------------------------------------------------------
 
     def _bearer(self, headers: Any) -> str | None:
@@ -213,16 +290,31 @@ class LocalRealtimeServer:
         split = urlsplit(request.path)
         if split.path.rstrip("/") not in (REALTIME_PATH, AZURE_REALTIME_PATH):
             return HttpResponse(404, invalid_url(request.method, split.path).http_body())
+        call_id = dict(parse_qsl(split.query)).get("call_id")
+        if call_id and self._key_refusal(request.headers) is None:
+            call = self.calls.get(call_id)
+            if call is None or call.state != "active":
+                # No session to attach to: unknown, ringing (not accepted yet) or over.
+                logger.info(
+                    "sideband refused: call %s is %s", call_id, call.state if call else "unknown"
+                )
+                return HttpResponse(404, call_not_found().http_body())
         return None  # the upgrade succeeds; a refused session is closed after it
+
+    def _key_refusal(self, headers: Any) -> tuple[ApiError, int] | None:
+        if self.api_key is not None:
+            if not self._bearer(headers):
+                return MISSING_CREDENTIALS, AUTH_CLOSE
+            denied = self._auth_error(headers, allow_ephemeral=True)
+            if denied is not None:
+                return denied, AUTH_CLOSE
+        return None
 
     def _refusal(self, record: ConnectionRecord) -> tuple[ApiError, int] | None:
         """Why the service refuses this session, with the close code, or None."""
-        if self.api_key is not None:
-            if not self._bearer(record.headers):
-                return MISSING_CREDENTIALS, AUTH_CLOSE
-            denied = self._auth_error(record.headers, allow_ephemeral=True)
-            if denied is not None:
-                return denied, AUTH_CLOSE
+        refused = self._key_refusal(record.headers)
+        if refused is not None:
+            return refused
         if "realtime=v1" in record.headers.get("openai-beta", "").replace(" ", ""):
             return BETA_API_SHAPE_DISABLED, REQUEST_CLOSE
         model = record.query.get("model")
@@ -235,12 +327,11 @@ class LocalRealtimeServer:
 
     async def _http(self, request: HttpRequest) -> HttpResponse:
         split = urlsplit(request.path)
+        if self.calls.serves(request.path):
+            return await self.calls.handle(request)
         if request.method != "POST" or split.path.rstrip("/") != CLIENT_SECRETS_PATH:
             return HttpResponse(404, invalid_url(request.method, split.path).http_body())
-        key = self._bearer(request.headers)
-        denied = self._auth_error(request.headers, allow_ephemeral=False)
-        if self.api_key is not None and not key:
-            denied = MISSING_API_KEY
+        denied = self.refused_key(request.headers, allow_ephemeral=False)
         if denied is not None:
             # A REST call: a refused key is an HTTP 401 (not a WebSocket close).
             return HttpResponse(401, denied.http_body())
@@ -286,15 +377,16 @@ class LocalRealtimeServer:
                 await self._refuse(ws, record, *refusal)
                 return
             faults = faults_for(self.faults, record.index)
+            call_id = record.query.get("call_id")
+            if call_id:
+                await self._attach(ws, record, call_id, faults)
+                return
             lifetime = (
                 faults.expire_after if faults.expire_after is not None else self.session_max_seconds
             )
             key = self._bearer(request.headers)
             overrides = self._secrets[key][1] if key in self._secrets else None
-            flavor = Flavor(
-                azure=urlsplit(record.path).path.rstrip("/") == AZURE_REALTIME_PATH,
-                sideband=bool(record.query.get("call_id")),
-            )
+            flavor = Flavor(azure=urlsplit(record.path).path.rstrip("/") == AZURE_REALTIME_PATH)
             engine = Engine(
                 self.brain,
                 ids=self.ids,
@@ -312,6 +404,24 @@ class LocalRealtimeServer:
         finally:
             record.closed.set()
             self._notify()
+
+    async def _attach(
+        self, ws: WebSocket, record: ConnectionRecord, call_id: str, faults: Faults
+    ) -> None:
+        """A sideband: share the call's session until the call or the connection ends."""
+        call = self.calls.get(call_id)
+        if call is None or call.engine is None or call.state != "active":
+            await ws.aclose(1000, "")  # the call ended during the handshake
+            return
+        record.engine = call.engine
+        # The call's session has its own lifetime; a fault may still expire this socket.
+        lifetime = faults.expire_after if faults.expire_after is not None else math.inf
+        connection = Connection(ws, call.engine, record, faults, lifetime, self._notify, hub=call)
+        call.attach(connection, record)
+        try:
+            await connection.run()
+        finally:
+            call.detach(connection)
 
     async def _refuse(
         self, ws: WebSocket, record: ConnectionRecord, error: ApiError, close_code: int

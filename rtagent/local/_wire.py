@@ -42,6 +42,14 @@ class Ids:
         """``length`` random letters and digits from the seeded generator."""
         return "".join(self._random.choices(_ALPHABET, k=length))
 
+    def hex(self, length: int) -> str:
+        """``length`` random lower-case hex digits (call, webhook and event ids of the Calls API)."""
+        return "".join(self._random.choices("0123456789abcdef", k=length))
+
+    def raw(self, length: int) -> bytes:
+        """``length`` random bytes (an SDP fingerprint) from the seeded generator."""
+        return bytes(self._random.getrandbits(8) for _ in range(length))
+
     def obfuscation(self, delta: str) -> str:
         """The ``obfuscation`` padding of a delta event.
 

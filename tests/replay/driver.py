@@ -159,7 +159,11 @@ def _endpoint(recording: Recording, server: LocalRealtimeServer) -> tuple[str, d
     else:
         path = "/v1/realtime"
         headers = {"Authorization": "Bearer sk-local"}
-    query = f"?call_id=rtc_local&model={model}" if recording.sideband else f"?model={model}"
+    if recording.sideband:  # a WebRTC call, as a browser starts one, to attach to
+        call = server.calls.create(model=model, azure=recording.service == "azure")
+        query = f"?call_id={call.id}"
+    else:
+        query = f"?model={model}"
     return f"ws://127.0.0.1:{server.port}{path}{query}", headers
 
 
