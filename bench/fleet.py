@@ -5,8 +5,9 @@ Realtime server (in this process) and W ``rtagent worker`` processes, queues N j
 once and measures, from the workers' own ``call.started`` events:
 
 * **calls/s**: N divided by the time from the first job queued to the last one running;
-* **attach**: per job, from the worker receiving it to its session ready (claim, accept
-  for a ringing call, WebSocket, ``session.update`` acknowledged): median and p99;
+* **attach**: per job, from the worker receiving it to its session ready (claim, the Calls
+  API's accept of the ringing call, the sideband WebSocket, ``session.update``
+  acknowledged): median and p99;
 * **queue to running**: per job, from being queued to running (includes waiting for a
   free worker): median and p99.
 
@@ -33,7 +34,7 @@ import anyio.abc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fleet import FleetBrain, following, nats_server  # noqa: E402
+from fleet import FleetBrain, eventually, following, nats_server  # noqa: E402
 
 from rtagent.local import LocalRealtimeServer  # noqa: E402
 from rtagent.worker import FleetClient  # noqa: E402
@@ -43,7 +44,7 @@ OUT = ROOT / "bench" / "results"
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _workers(
@@ -64,40 +65,50 @@ async def _workers(
 
 async def run_one(workers: int, jobs: int, kind: str, log_dir: Path) -> dict[str, Any]:
     """One fleet size: every job queued at once, each held until all are running."""
-    async with nats_server() as url, LocalRealtimeServer(brain=FleetBrain()) as realtime:
-        async with FleetClient(url) as client, following(client) as log:
-            processes = await _workers(workers, -(-jobs // workers), url, realtime, log_dir)
-            try:
-                _, handles = await client._open()
-                with anyio.fail_after(60):  # every worker connected and pulling
-                    while (await handles.js.consumer_info(
-                            client.names.stream, client.names.consumer)).num_waiting < workers:
-                        await anyio.sleep(0.1)
-                first = time.time()
-                for n in range(jobs):
-                    if kind == "session":
-                        await client.start_session(f"b{n}")
-                    else:
-                        await client.submit(f"b{n}", accepted=True)
-                await log.wait("call.started", count=jobs, timeout=300)
-                started = log.all("call.started")
-                last = max(e["time"] for e in started)
-                attach = [e["attach_seconds"] * 1000 for e in started]
-                queued = [e["queued_seconds"] * 1000 for e in started]
-                per_worker = {w: sum(e["worker"] == w for e in started) for w in {e["worker"] for e in started}}
-                async with anyio.create_task_group() as tg:
-                    for n in range(jobs):
-                        tg.start_soon(client.hangup, f"b{n}")
-                await log.wait("call.ended", count=jobs, timeout=120)
-            finally:
-                for process in processes:
-                    process.terminate()
-                for process in processes:
-                    with anyio.move_on_after(10):
-                        await process.wait()
-                    if process.returncode is None:
-                        process.kill()
-                    await process.aclose()
+    async with (
+        nats_server() as url,
+        LocalRealtimeServer(brain=FleetBrain()) as realtime,
+        FleetClient(url) as client,
+        following(client) as log,
+    ):
+        processes = await _workers(workers, -(-jobs // workers), url, realtime, log_dir)
+        try:
+            _, handles = await client._open()
+
+            async def pulling() -> bool:
+                info = await handles.js.consumer_info(client.names.stream, client.names.consumer)
+                return bool(info.num_waiting >= workers)
+
+            await eventually(pulling, timeout=60)  # every worker connected and pulling
+            if kind == "call":  # ringing SIP calls: each worker accepts its calls
+                ids = [(await realtime.calls.ring()).id for _ in range(jobs)]
+            else:
+                ids = [f"b{n}" for n in range(jobs)]
+            first = time.time()
+            for job_id in ids:
+                if kind == "session":
+                    await client.start_session(job_id)
+                else:
+                    await client.submit(job_id)
+            await log.wait("call.started", count=jobs, timeout=300)
+            started = log.all("call.started")
+            last = max(e["time"] for e in started)
+            attach = [e["attach_seconds"] * 1000 for e in started]
+            queued = [e["queued_seconds"] * 1000 for e in started]
+            per_worker = {w: sum(e["worker"] == w for e in started) for w in {e["worker"] for e in started}}
+            async with anyio.create_task_group() as tg:
+                for job_id in ids:
+                    tg.start_soon(client.hangup, job_id)
+            await log.wait("call.ended", count=jobs, timeout=120)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                with anyio.move_on_after(10):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                await process.aclose()
     return {
         "workers": workers, "jobs": jobs, "kind": kind,
         "calls_per_second": round(jobs / (last - first), 1),

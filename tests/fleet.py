@@ -68,10 +68,14 @@ async def nats_server() -> AsyncIterator[str]:
 
 class FleetBrain:
     """Answers like a model: "lookup X" calls lookup, "buy X" calls lookup and charge in
-    one response, outputs are summed up, anything else is echoed with the number of user
-    messages seen (so a continued session shows its history)."""
+    one response, outputs are summed up, a "say" request is said word for word, anything
+    else is echoed with the number of user messages seen (so a continued session shows its
+    history)."""
 
     def reply(self, convo: Conversation) -> Turn:
+        said = convo.instructions.partition("in these words: ")[2]
+        if said:  # the fleet's "say" control request
+            return Turn(text=said)
         outputs = convo.trailing_outputs
         if outputs:
             return Turn(text="done: " + "; ".join(str(o.get("output")) for o in outputs))

@@ -194,3 +194,45 @@ async def test_sigterm_drains_a_worker_its_call_finishes_new_ones_go_elsewhere(t
             await log.wait("call.ended", "t2")
         assert "draining" in fleet.stderr("w1")
 
+
+
+async def test_a_worker_killed_mid_call_another_re_attaches_to_the_same_sip_call(tmp_path: Path) -> None:
+    """A ringing SIP call, accepted by one worker, which is killed while two tools run:
+    another worker re-attaches to the same call_id (no second accept; the conversation is
+    on the service, nothing is replayed), takes the two calls over from the journal, and the
+    caller goes on talking to the agent."""
+    async with fleet_of(tmp_path, "w1", "w2", delay=3.0) as (fleet, client), following(client) as log:
+        with anyio.fail_after(90):
+            call = await fleet.realtime.calls.ring()
+            await client.submit(call.id)
+            owner = (await log.wait("call.started", call.id))["worker"]
+            await call.wait_state("active")
+            call.say("buy x1")
+            await log.wait("tool.started", call.id, count=2)
+            _, handles = await client._open()
+            while True:  # both calls journalled before the worker dies
+                entry = await handles.journal.get(call.id)
+                if entry.value is not None and entry.value.decode().count('"started"') == 2:
+                    break
+                await anyio.sleep(0.05)
+            victim = fleet.processes[owner]
+            victim.send_signal(signal.SIGKILL)
+            killed = time.time()
+            await victim.wait()
+            again = await log.wait("call.started", call.id, count=2, timeout=45)
+            assert again["worker"] != owner and again["time"] - killed < 30
+            done = await log.wait_for(lambda e: e["type"] == "transcript" and e["text"].startswith("done"))
+            assert "x1 is in stock" in done["text"] and "error: charge could not finish" in done["text"]
+            call.say("thanks")
+            thanks = await log.wait_for(lambda e: e["type"] == "transcript" and "thanks" in e["text"])
+            assert thanks["text"] == "you said: thanks (2 user messages)"  # the call's own history
+            call.hang_up()
+            ended = await log.wait("call.ended", call.id)
+            assert ended["reason"] == "the call ended"
+        assert [action for action, _ in call.requests].count("accept") == 1
+        runs = read_log(fleet.log)
+        assert [r["event"] for r in runs if r["tool"] == "charge"] == ["start"]
+        assert [r["event"] for r in runs if r["tool"] == "lookup"] == ["start", "start", "end"]
+        outputs = outputs_by_call(fleet.realtime)
+        assert len(outputs) == 2 and all(len(v) == 1 for v in outputs.values()), outputs
+        print(f"\nSIP call failover: {again['time'] - killed:.2f}s from SIGKILL to re-attached on {again['worker']}")

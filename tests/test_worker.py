@@ -5,6 +5,7 @@ Killed and drained worker processes are in test_fleet.py (``-m fleet``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -231,19 +232,17 @@ async def test_the_phone_app_queues_each_call_once_and_answers_503_when_it_canno
     """Ingress: webhooks about one call (a redelivery, or two webhook ids) queue one job,
     with the SIP headers; a queue that cannot be reached answers 503, so the webhook is
     delivered again."""
-    import json
-    import socket
     import urllib.error
     import urllib.request
 
     import anyio.to_thread
-    import uvicorn
+    from asgi import serving
     from test_calls import INCOMING, SECRET, signed
 
     from rtagent.calls import phone_app
 
-    def post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body,
+    def post(base: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(f"{base}/webhook", data=body,
                                          headers={**headers, "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -251,25 +250,13 @@ async def test_the_phone_app_queues_each_call_once_and_answers_503_when_it_canno
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
-    async def serve(queue: FleetClient, *deliveries: tuple[bytes, dict[str, str]]) -> list[Any]:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(
-            phone_app(queue=queue, webhook_secret=SECRET), host="127.0.0.1", port=port,
-            log_level="error",
-        ))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve)
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
-                await anyio.sleep(0.02)
-            answers = [await anyio.to_thread.run_sync(post, port, *d) for d in deliveries]
-            server.should_exit = True
-        return answers
+    async def deliver(queue: FleetClient, *deliveries: tuple[bytes, dict[str, str]]) -> list[Any]:
+        async with serving(phone_app(queue=queue, webhook_secret=SECRET)) as base:
+            return [await anyio.to_thread.run_sync(post, base, *d) for d in deliveries]
 
     async with nats_server() as url:
         with anyio.fail_after(30):
-            answers = await serve(
+            answers = await deliver(
                 FleetClient(url),
                 signed(INCOMING, webhook_id="wh_1"), signed(INCOMING, webhook_id="wh_1"),
                 signed(INCOMING, webhook_id="wh_2"),
@@ -283,7 +270,53 @@ async def test_the_phone_app_queues_each_call_once_and_answers_503_when_it_canno
                 job = Job.decode(msg.data or b"")
                 assert job.id == "rtc_abc" and not job.accepted and job.kind == "call"
                 assert job.metadata["sip_headers"][0] == ["From", "sip:+1555@x"]
-            [(status, body)] = await serve(
+            [(status, body)] = await deliver(
                 FleetClient("nats://127.0.0.1:1"), signed(INCOMING, webhook_id="wh_3")
             )
     assert status == 503 and body == {"error": "could not queue the call"}
+
+
+async def test_a_ringing_call_is_queued_by_its_webhook_accepted_once_and_run_until_hang_up() -> None:
+    """The whole path of a phone call: the service's webhook reaches the phone app, which
+    queues it (a redelivery queues nothing more); a worker accepts the call, attaches by
+    call_id and runs the tools; the caller hangs up and the job is acknowledged."""
+    from asgi import serving
+    from test_calls import SECRET
+
+    from rtagent.calls import phone_app
+
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime)
+        await tg.start(worker.run)
+        async with serving(phone_app(queue=FleetClient(url), webhook_secret=SECRET)) as base, \
+                FleetClient(url) as fleet, following(fleet) as log:
+            call = await realtime.calls.ring(webhook_url=f"{base}/webhook", secret=SECRET)
+            await call.deliver()  # the same webhook again
+            started = await log.wait("call.started", call.id)
+            assert started["kind"] == "call" and started["delivery"] == 1
+            await call.wait_state("active")
+            call.say("lookup a1")
+            done = await log.wait_for(lambda e: e["type"] == "transcript"
+                                      and e["text"].startswith("done"))
+            assert done["text"] == "done: a1 is in stock" and done["call_id"] == call.id
+            await fleet.say(call.id, "Anything else?")
+            await log.wait_for(lambda e: e["type"] == "transcript" and e["text"] == "Anything else?")
+            call.hang_up()
+            ended = await log.wait("call.ended", call.id)
+            assert ended["reason"] == "the call ended"
+            await eventually(lambda: _drained(fleet))
+            assert [action for action, _ in call.requests].count("accept") == 1
+            assert len(log.all("call.started")) == 1
+        worker.stop()
+
+
+async def test_a_call_gone_before_it_is_accepted_is_dropped_not_retried() -> None:
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime)
+        await tg.start(worker.run)
+        async with FleetClient(url) as fleet, following(fleet) as log:
+            await fleet.submit("rtc_" + "0" * 32)  # no such call
+            ended = await log.wait("call.ended")
+            assert ended["reason"] == "the call is gone"
+            await eventually(lambda: _drained(fleet))
+        worker.stop()
