@@ -149,17 +149,17 @@ class Inspector:
             tracker = trackers[record.index] = Tracker(f"connection {record.index}", derive_tools=True)
             # The path and query only: the headers carry the client's key.
             self.publish(tracker.connection(t, "open", urlsplit(record.path).path + _query(record)))
-        # Both lists only grow; interleave what is new by order of arrival as well as we can:
+        # Both logs only grow (their oldest entries may be dropped); interleave what is new by order of arrival as well as we can:
         # the client's events first (they caused the server's).
-        for event in record.received[received:]:
+        for event in record.received.since(received):
             for item in tracker.client_event(t, event):
                 self.publish(item)
-        for event in record.sent[sent:]:
+        for event in record.sent.since(sent):
             for item in tracker.server_event(t, event):
                 self.publish(item)
         if record.closed.is_set() and not closed:
             self.publish(tracker.connection(t, "closed", "connection ended"))
-        seen[record.index] = (len(record.received), len(record.sent), record.closed.is_set())
+        seen[record.index] = (record.received.total, record.sent.total, record.closed.is_set())
 
     # -- pages ---------------------------------------------------------------------------
 

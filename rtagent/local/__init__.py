@@ -14,9 +14,9 @@ from ._audio import silence_pcm16, sine_pcm16
 from ._brains import Brain, Call, Conversation, RuleBrain, ScriptedBrain, Turn
 from ._call_center import CallCenter
 from ._calls import LocalCall
-from ._connection import ConnectionRecord
 from ._engine import Engine
 from ._faults import Faults
+from ._records import ConnectionRecord
 from ._server import LocalRealtimeServer, run_server
 
 __all__ = [

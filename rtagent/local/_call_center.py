@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from ._models import DEFAULT_MODEL, is_known_model
 from ._sdp import parse_offer, signalling_answer
 from ._specs import SESSION
 from ._validate import STR, Int, Invalid, Obj, check, without_unset_nulls
+from ._wire import parse_json
 
 if TYPE_CHECKING:
     from ._server import LocalRealtimeServer
@@ -342,7 +342,7 @@ def _json_body(request: HttpRequest) -> Any:
     if not request.body.strip():
         return None
     try:
-        return json.loads(request.body)
+        return parse_json(request.body)
     except ValueError:
         raise _Refused(400, INVALID_JSON_BODY) from None
 
@@ -384,7 +384,7 @@ def _offer_parts(request: HttpRequest) -> tuple[str, Any]:
     session = None
     if "session" in parts:
         try:
-            session = json.loads(parts["session"])
+            session = parse_json(parts["session"])
         except ValueError:
             raise _Refused(400, INVALID_JSON_BODY) from None
     return parts["sdp"].decode("utf-8", "replace"), session

@@ -26,8 +26,8 @@ import anyio.abc
 import anyio.lowlevel
 
 from ._audio import silence_pcm16, sine_pcm16
-from ._connection import ConnectionRecord
 from ._engine import Engine
+from ._records import ConnectionRecord
 from ._responses import MediaOut
 from ._webhook_sender import deliver
 from ._wire import Event

@@ -17,7 +17,7 @@ import json
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
@@ -25,59 +25,16 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._errors import TransportError
-from .._redact import redact_headers
 from .._transport import WebSocket
 from ._engine import Engine
 from ._faults import Faults
 from ._hosted_mcp import McpJob, McpResult
+from ._records import ConnectionRecord
+from ._wire import parse_json
 
 __all__ = ["Connection", "ConnectionRecord", "Hub"]
 
 logger = logging.getLogger("rtagent.local")
-
-
-@dataclass
-class ConnectionRecord:
-    """What happened on one WebSocket connection, for assertions in tests.
-
-    Attributes:
-        index: 0-based connection number on this server.
-        path: request path including the query string.
-        headers: upgrade request headers (lower-case names).
-        query: query parameters of the upgrade request.
-        received: client events as parsed JSON objects, in order (invalid ones included
-            as parsed; frames that are not JSON objects only appear in ``raw_received``).
-        sent: server events sent, in order (injected raw frames excluded).
-        raw_received: every data frame received, verbatim.
-        closed: set when the connection has ended.
-        engine: the connection's engine (session, conversation items) once started.
-    """
-
-    index: int
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    received: list[dict[str, Any]] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    raw_received: list[str | bytes] = field(default_factory=list)
-    closed: anyio.Event = field(default_factory=anyio.Event)
-    engine: Engine | None = None
-
-    def __repr__(self) -> str:
-        # The headers carry the client's key: never show them.
-        return (
-            f"ConnectionRecord(index={self.index}, path={self.path!r}, "
-            f"headers={redact_headers(self.headers)!r}, received={len(self.received)} events, "
-            f"sent={len(self.sent)} events, closed={self.closed.is_set()})"
-        )
-
-    def sent_types(self) -> list[str]:
-        """Types of the server events sent so far."""
-        return [str(e.get("type")) for e in self.sent]
-
-    def received_types(self) -> list[str]:
-        """Types of the parsed client events received so far."""
-        return [str(e.get("type")) for e in self.received]
 
 
 class Hub(Protocol):
@@ -178,13 +135,14 @@ class Connection:
     async def _reader(self) -> None:
         try:
             async for message in self.ws:
-                self.record.raw_received.append(message)
+                size = len(message)
+                self.record.raw_received.add(message, size)
                 try:
-                    parsed = json.loads(message)
+                    parsed = parse_json(message)
                 except ValueError:
                     parsed = None
                 if isinstance(parsed, dict):
-                    self.record.received.append(parsed)
+                    self.record.received.add(parsed, size)
                 self.notify()
                 if isinstance(parsed, dict) and logger.isEnabledFor(logging.INFO):
                     logger.info(
@@ -282,8 +240,9 @@ class Connection:
         pause = self.faults.delay.get(kind)
         if pause:
             await anyio.sleep(pause)
-        await self.ws.send(json.dumps(event))
-        self.record.sent.append(event)
+        text = json.dumps(event)
+        await self.ws.send(text)
+        self.record.sent.add(event, len(text))
         self.notify()
         logger.info("connection %d: -> %s", self.record.index, kind)
         self.sent_counts[kind] += 1
@@ -296,6 +255,7 @@ class Connection:
         for after, body in self.faults.error_after:
             if after == kind:
                 error = self.engine.error_from_body(body)
-                await self.ws.send(json.dumps(error))
-                self.record.sent.append(error)
+                text = json.dumps(error)
+                await self.ws.send(text)
+                self.record.sent.add(error, len(text))
                 self.notify()

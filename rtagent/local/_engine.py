@@ -24,7 +24,6 @@ binary frame (refused with ``invalid_event``, as the real service does) and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -41,7 +40,7 @@ from ._responses import MediaOut, Responses
 from ._session_config import SessionConfig, default_session
 from ._specs import CLIENT_EVENT_TYPES, EVENT_SPECS
 from ._validate import Invalid, check, without_unset_nulls
-from ._wire import PLAIN, Event, Flavor, Ids, server_event
+from ._wire import PLAIN, Event, Flavor, Ids, parse_json, server_event
 
 # DEFAULT_MODEL, Ids and default_session are re-exported for bench/server.py.
 __all__ = ["DEFAULT_MODEL", "Engine", "Ids", "default_session"]
@@ -162,7 +161,7 @@ class Engine:
             )
             return [*self._responses.drain_ended(), error]
         try:
-            event = json.loads(text)
+            event = parse_json(text)
         except (ValueError, UnicodeDecodeError) as exc:
             error = self.error("invalid_json", f"Invalid JSON in client event: {exc}.")
             return [*self._responses.drain_ended(), error]

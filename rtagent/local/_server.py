@@ -48,15 +48,16 @@ from ._api_error import (
 from ._brains import Brain, RuleBrain
 from ._call_center import CallCenter, call_not_found
 from ._calls import LocalCall
-from ._connection import Connection, ConnectionRecord
+from ._connection import Connection
 from ._engine import Engine
 from ._faults import Faults, FaultsSpec, faults_for
 from ._http import HttpRequest, HttpResponse, serve
 from ._models import DEFAULT_MODEL, is_known_model
+from ._records import ConnectionRecord, prune_closed
 from ._session_config import default_session, merge_session
 from ._specs import SESSION
 from ._validate import Int, Invalid, Lit, Obj, check
-from ._wire import Flavor, Ids
+from ._wire import Flavor, Ids, parse_json
 
 __all__ = ["ConnectionRecord", "LocalRealtimeServer", "run_server"]
 
@@ -131,6 +132,8 @@ class LocalRealtimeServer:
         self.host = host
         self.port = port
         self.connections: list[ConnectionRecord] = []
+        """Every connection's record, in order; the 64 newest keep their events."""
+        self._pruned = 0
         self.ids = Ids(seed)
         self.webrtc = webrtc
         self.calls = CallCenter(self)
@@ -336,7 +339,7 @@ class LocalRealtimeServer:
             # A REST call: a refused key is an HTTP 401 (not a WebSocket close).
             return HttpResponse(401, denied.http_body())
         try:
-            body = json.loads(request.body or b"{}")
+            body = parse_json(request.body or b"{}")
             check(_CLIENT_SECRET_BODY, body)
         except ValueError:
             return HttpResponse(400, INVALID_JSON_BODY.http_body())
@@ -370,6 +373,7 @@ class LocalRealtimeServer:
             query=dict(parse_qsl(split.query)),
         )
         self.connections.append(record)
+        self._pruned = prune_closed(self.connections, self._pruned)
         self._notify()
         try:
             refusal = self._refusal(record)
@@ -428,8 +432,9 @@ class LocalRealtimeServer:
     ) -> None:
         """Refuse the session as the real service does: one error event, then the close."""
         event = error.event(self.ids)
-        await ws.send(json.dumps(event))
-        record.sent.append(event)
+        text = json.dumps(event)
+        await ws.send(text)
+        record.sent.add(event, len(text))
         self._notify()
         reason = f"{error.type}.{error.code}" if error.code else error.type
         logger.info("connection %d: refused (%s, close %d)", record.index, reason, close_code)

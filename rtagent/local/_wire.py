@@ -9,12 +9,13 @@ exchange twice sees the same ids. Every server event starts with its ``type`` an
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PLAIN", "Event", "Flavor", "Ids", "server_event"]
+__all__ = ["MAX_DEPTH", "PLAIN", "Event", "Flavor", "Ids", "parse_json", "server_event"]
 
 Event = dict[str, Any]
 """One server event as the JSON object sent on the wire."""
@@ -22,6 +23,33 @@ Event = dict[str, Any]
 _ALPHABET = string.ascii_letters + string.digits
 _LENGTHS = {"call": 16}
 """Random characters after the prefix; 21 unless listed (recorded ids)."""
+
+MAX_DEPTH = 64
+"""How deeply a client's JSON may nest (objects and arrays); deeper is refused as invalid."""
+
+
+def parse_json(data: str | bytes) -> Any:
+    """A client's JSON (an event or a request body), refused like invalid JSON when it
+    nests deeper than :data:`MAX_DEPTH`: then nothing downstream (validation, echoes)
+    can run out of stack, and the parser's own ``RecursionError`` never escapes.
+
+    Raises:
+        ValueError: not JSON, or nested too deeply.
+    """
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_DEPTH:
+                    raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+                stack.append((child, depth + 1))
+    return value
 
 
 class Ids:
