@@ -15,7 +15,6 @@ quits. Connection attempts that fail are reported one line each (from the
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import signal
@@ -41,6 +40,7 @@ from ._endpoint import Endpoint
 from ._errors import ConfigurationError, SessionClosed, first_error
 from ._notices import ConnectionLost, FrameSkipped, Reconnected, ToolFinished, ToolStarted
 from ._runtime import RealtimeSession, connect
+from ._runtime.audio import decode_audio
 from ._terminal import ToolFailure, Transcript, format_duration
 from ._wav import read_wav, write_wav
 
@@ -48,6 +48,8 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["INTERRUPTED_STATUS", "ChatOptions", "Transcript", "prepare_agent", "run_chat"]
+
+logger = logging.getLogger("rtagent.chat")
 
 _LOCAL_KEY = "sk-local"
 
@@ -317,7 +319,10 @@ class _Chat:
         if kind in ("response.output_text.delta", "response.output_audio_transcript.delta"):
             self.t.delta(event.delta)
         elif kind == "response.output_audio.delta":
-            chunk = base64.b64decode(event.delta)
+            chunk = decode_audio(event.delta)
+            if chunk is None:
+                logger.warning("skipped an audio delta that is not valid base64")
+                return
             if self.collect_audio:
                 self.audio += chunk
             if self.playback is not None:

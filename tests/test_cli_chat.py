@@ -200,3 +200,27 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--local", "--url", "--model", "--azure-endpoint", "--audio-in", "--audio-out", "--mic", "--plugins", "--retries"):
         assert option in out
+
+
+@pytest.mark.usefixtures("no_key")
+async def test_an_audio_delta_that_is_not_base64_costs_the_chat_one_chunk(tmp_path: Path) -> None:
+    """The chat decodes spoken replies for --audio-out itself: a delta that is not valid
+    base64 is skipped (logged), the reply and the file are complete otherwise."""
+    from rtagent import Endpoint
+    from rtagent.local import Faults
+
+    bad = json.dumps({"type": "response.output_audio.delta", "event_id": "evt_bad",
+                      "response_id": "resp_x", "item_id": "item_x", "output_index": 0,
+                      "content_index": 0, "delta": "not base64 !!"})
+    answer = tmp_path / "a.wav"
+    out, err = io.StringIO(), io.StringIO()
+    faults = Faults(inject_after=[("response.output_audio.delta", bad)])
+    async with LocalRealtimeServer(faults=faults) as server:
+        endpoint = Endpoint.resolve(url=server.url, api_key="sk-test")
+        with anyio.fail_after(20):
+            status = await run_chat(load_agent(PIRATE), ChatOptions(endpoint=endpoint, audio_out=answer),
+                                    stdin=io.StringIO("Hello\n"), stdout=out, stderr=err)
+    assert status == 0
+    assert out.getvalue().splitlines()[-1] == "assistant> Ahoy, matey! How can I help ye today?"
+    with wave.open(str(answer), "rb") as r:
+        assert r.getnframes() > 0

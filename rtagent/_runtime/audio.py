@@ -21,12 +21,20 @@ from .broadcaster import Broadcaster
 if TYPE_CHECKING:
     from .driver import Driver
 
-__all__ = ["AudioHub", "SessionAudio"]
+__all__ = ["AudioHub", "SessionAudio", "decode_audio"]
 
 logger = logging.getLogger("rtagent.session")
 
 AudioSink = Callable[[bytes], object]
 _OUTPUT_BUFFER = 4096
+
+
+def decode_audio(delta: str) -> bytes | None:
+    """The PCM of one ``response.output_audio.delta``; None when it is not valid base64."""
+    try:
+        return base64.b64decode(delta, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 class AudioHub:
@@ -42,9 +50,8 @@ class AudioHub:
 
     def deliver(self, delta: str) -> bool:
         """Decode one base64 delta and hand it on; False when it is not valid base64."""
-        try:
-            chunk = base64.b64decode(delta, validate=True)
-        except (binascii.Error, ValueError):
+        chunk = decode_audio(delta)
+        if chunk is None:
             return False
         for sink in tuple(self.sinks):
             try:
