@@ -247,8 +247,18 @@ def _limiter() -> anyio.CapacityLimiter:
 
 async def _in_thread(call: Callable[[], Any]) -> Any:
     # A timeout or interruption returns at once; the daemon thread finishes alone.
-    async with _limiter():
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    limiter = _limiter()
+    try:
+        # A free slot is taken without the extra event-loop pass of ``async with limiter``
+        # (one pass is a trip to the back of a long queue under load); a full one waits.
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+    try:
         return await run_in_daemon_thread(call)
+    finally:
+        limiter.release()
 
 
 def _failure(output: str, kind: ErrorKind) -> ToolResult:
