@@ -120,6 +120,8 @@ class WebSocket:
         response: Client side: the ``101 Switching Protocols`` response.
         close_code: Close code once the connection closed (None: no close frame).
         close_reason: Close reason once the connection closed.
+        message_at: Event-loop time (``anyio.current_time()``) at which the last data
+            message arrived; control frames (pongs) do not count.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class WebSocket:
         self.response: Response | None = response
         self.close_code: int | None = None
         self.close_reason: str = ""
+        self.message_at = 0.0
         self._stream = stream
         self._protocol = protocol
         self._config = config
@@ -200,8 +203,12 @@ class WebSocket:
             except STREAM_ERRORS as exc:
                 self._receive_eof(exc)
             else:
+                pending = len(self._messages)
                 protocol.receive_data(data)
                 self._handle_events(protocol.events_received())
+                if len(self._messages) > pending:
+                    # Once per read, not per message: the clock costs a microsecond.
+                    self.message_at = anyio.current_time()
             # Automatic replies (pong, close echo, EOF). If a send holds the lock,
             # it flushes them when its write completes: waiting for it here could
             # deadlock when both peers are blocked writing and nobody reads.

@@ -161,7 +161,6 @@ class Driver:
         self._end: EndConnection | None = None
         self._last_failure: BaseException | None = None
         self._responses = 0
-        self._heard = 0.0
         self._runner: ToolRunner | None = None
         self._started: anyio.abc.TaskStatus[None] | None = None
         self._latency: list[tuple[str, float, float]] = []
@@ -283,7 +282,6 @@ class Driver:
                 if self._end is None and not self._stop.is_set() and self._last_failure is None:
                     self._last_failure = exc
                 return
-            self._heard = anyio.current_time()
             if not events.observed and ev.peek_type(frame) in _SKIPPABLE:
                 continue
             try:
@@ -343,10 +341,10 @@ class Driver:
         timeout = self._response_timeout
         if timeout is None:
             return
-        self._heard = anyio.current_time()
+        started = anyio.current_time()
         while True:
             await anyio.sleep(timeout / 4)
-            silent = anyio.current_time() - self._heard
+            silent = anyio.current_time() - max(started, ws.message_at)
             if self.core.gate.busy and silent >= timeout:
                 logger.warning("no server event for %.3gs while a response was due", silent)
                 self._last_failure = ResponseTimeout(
