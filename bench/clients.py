@@ -3,7 +3,8 @@
 Every adapter opens a session with one tool, ``echo(text) -> "echo:" + text``, text output
 and no VAD. The tool is a plain ``def`` (``tool="sync"``) or an ``async def`` (``tool="async"``),
 and each client runs it the way it runs its users' tools: the floor and openai-raw call it
-inline in their reader, rtagent runs a ``def`` tool in a worker thread, openai-agents with
+inline in their reader, rtagent runs a ``def`` tool in a worker thread (``tool="inline"``:
+declared ``@tool(inline=True)``, on the event loop), openai-agents with
 ``asyncio.to_thread`` and pydantic-ai with ``anyio.to_thread``. The ``echo`` text ``"block"``
 makes it block the calling thread for ``BLOCK_S`` seconds (the stall scenario: a ``def``
 blocks, an ``async def`` awaits ``asyncio.sleep``). Adapters offer:
@@ -196,9 +197,9 @@ class RTAgent:
             output_modalities = ["text"]
             turn_detection = None
 
-            if tool == "sync":
+            if tool in ("sync", "inline"):
 
-                @mark
+                @mark(inline=tool == "inline")
                 def echo(self, text: str) -> str:
                     """Echo the text back.
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-KIND_LABEL = {"sync": "def", "async": "async def"}
+KIND_LABEL = {"sync": "def", "async": "async def", "inline": "inline def"}
 
 
 def label(row: str) -> str:

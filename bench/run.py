@@ -108,8 +108,13 @@ def run_startup(cfg: Config, clients: list[str], pool: ServerPool) -> dict[str, 
 
 
 def run_turnaround(cfg: Config, clients: list[str], pool: ServerPool, results: dict[str, Any]) -> None:
-    """Single session, interleaved round by round (every client and tool kind) against one server process."""
+    """Single session, interleaved round by round (every client and tool kind) against one server process.
+
+    rtagent also runs its def tool declared ``@tool(inline=True)`` (compared with the floor's def tool).
+    """
     rows = _rows(clients, cfg.tools)
+    if "rtagent" in clients and "sync" in cfg.tools:
+        rows.insert(rows.index("rtagent/sync") + 1, "rtagent/inline")
     per: dict[str, dict[str, Any]] = {row: {"rounds": [], "samples": [], "oc": [], "cpu": []} for row in rows}
     for r in range(cfg.rounds):
         for row in rows:
@@ -142,7 +147,7 @@ def run_turnaround(cfg: Config, clients: list[str], pool: ServerPool, results: d
         }
     for row in rows:
         # Each row against the floor running the same kind of tool (inline).
-        floor = out.get(f"floor/{split(row)[1]}")
+        floor = out.get(f"floor/{split(row)[1].replace('inline', 'sync')}")
         if floor:
             out[row]["ratio_p50"] = out[row]["p50_us"] / floor["p50_us"]
             out[row]["ratio_p99"] = out[row]["p99_us"] / floor["p99_us"]

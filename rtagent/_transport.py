@@ -53,6 +53,7 @@ from ._errors import (
 )
 from ._proxy import describe, open_tunnel, proxy_for
 from ._redact import RedactingLogger
+from ._tcp import connect_tcp
 
 __all__ = ["RECV_SIZE", "STREAM_ERRORS", "WebSocket", "WebSocketConfig", "connect"]
 
@@ -608,20 +609,17 @@ async def _open_stream(
     if config.proxy is True:
         proxy = proxy_for(host, secure)
     if proxy is None:
-        if secure:
-            return await anyio.connect_tcp(
-                host, port, tls=True, ssl_context=ssl_context, tls_standard_compatible=False
-            )
-        return await anyio.connect_tcp(host, port)
-    stream = await open_tunnel(proxy, host, port)
+        stream = await connect_tcp(host, port)
+        # As anyio.connect_tcp(tls=True): None is anyio's default client context.
+        context = ssl_context
+    else:
+        stream = await open_tunnel(proxy, host, port)
+        context = ssl_context or ssl.create_default_context()
     if not secure:
         return stream
     try:
         return await TLSStream.wrap(
-            stream,
-            hostname=host,
-            ssl_context=ssl_context or ssl.create_default_context(),
-            standard_compatible=False,
+            stream, hostname=host, ssl_context=context, standard_compatible=False
         )
     except BaseException:
         await anyio.aclose_forcefully(stream)

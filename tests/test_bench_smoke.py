@@ -95,14 +95,15 @@ def test_harness_smoke_run(tmp_path: Path) -> None:
     assert data["meta"]["clients"] == ["floor", "rtagent"]
     rows = {"floor/sync", "floor/async", "rtagent/sync", "rtagent/async"}
     expected = {
-        "startup": {"floor", "rtagent"}, "audio": {"floor", "rtagent"}, "turnaround": rows,
+        "startup": {"floor", "rtagent"}, "audio": {"floor", "rtagent"}, "turnaround": rows | {"rtagent/inline"},
         "burst": rows, "drift": {"floor/sync", "rtagent/sync"}, "growth": {"rtagent/sync"},
         "paced": {"floor/sync", "rtagent/sync", "rtagent/async"},
         "stall": {"floor/sync", "rtagent/sync"},
     }
     for section, keys in expected.items():
         assert set(data[section]) == keys, section
-    for row in rows:
+    assert set(data["turnaround"]) == rows | {"rtagent/inline"}
+    for row in rows | {"rtagent/inline"}:
         assert data["turnaround"][row]["n"] == 5
     for row in expected["paced"]:
         assert data["paced"][row]["2"]["answered"] >= 1

@@ -135,7 +135,7 @@ LAYERS: list[set[str]] = [
     {"_usage", "_events", "_notices"},
     {"_threads", "_schema", "_invoke", "_tools", "_agent", "_plugins", "_loading", "_wav", "_resample"},
     {"_session"},
-    {"_proxy", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
+    {"_proxy", "_tcp", "_transport", "_endpoint", "_rest", "_retry", "_secrets", "_otel"},
     {"_runtime"},
     {"_chat", "_cli", "_terminal", "_console_input", "_demo", "_inspect", "local", "testing"},
     {"__init__", "__main__", "events"},
