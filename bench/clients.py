@@ -199,7 +199,6 @@ class RTAgent:
 
             if tool in ("sync", "inline"):
 
-                @mark(inline=tool == "inline")
                 def echo(self, text: str) -> str:
                     """Echo the text back.
 
@@ -207,6 +206,9 @@ class RTAgent:
                         text: The text to echo.
                     """
                     return echo_sync(text)
+
+                # "inline": the def tool declared quick, so it runs on the event loop.
+                echo = mark(inline=True)(echo) if tool == "inline" else mark(echo)
 
             else:
 
