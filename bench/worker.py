@@ -356,11 +356,15 @@ async def _stall(adapter: Any, spec: dict[str, Any]) -> dict[str, Any]:
             "audio_chunks": len(gaps),
         }
     # The worst delay another session saw: the longest loop lag, the slowest question beyond
-    # the baseline's median, or the longest audio gap beyond one chunk.
-    b = out["blocked"]
+    # the baseline's median, or the longest audio gap beyond one chunk. And what the blocking
+    # tool added: how much longer each worst case was than in the baseline (the machine's noise).
+    b, base = out["blocked"], out["baseline"]
     out["worst_delay_ms"] = max(
-        b["loop_lag_max_ms"], b["question_max_ms"] - out["baseline"]["question_p50_ms"],
+        b["loop_lag_max_ms"], b["question_max_ms"] - base["question_p50_ms"],
         b["audio_gap_max_ms"] - chunk_ms,
+    )
+    out["added_delay_ms"] = max(
+        0.0, *(b[key] - base[key] for key in ("loop_lag_max_ms", "question_max_ms", "audio_gap_max_ms"))
     )
     return out
 
