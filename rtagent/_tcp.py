@@ -12,13 +12,14 @@ protocol object, as websockets' asyncio connections do it: the transport keeps r
 (it pauses only while a megabyte waits unread), ``receive`` returns a waiting chunk at
 once, and ``send`` hands the bytes to the transport and waits only while its buffer is
 over the high-water mark. It is used when the backend's native event loop offers
-``create_connection`` (asyncio, uvloop); otherwise (trio) :func:`connect_tcp` is
-``anyio.connect_tcp``. The loop is reached through anyio's token, so nothing here depends
+asyncio's ``create_connection`` with happy eyeballs (as ``anyio.connect_tcp`` connects);
+otherwise (trio, uvloop) :func:`connect_tcp` is ``anyio.connect_tcp``. The loop is reached through anyio's token, so nothing here depends
 on one backend: the code paths are chosen by what the running loop can do.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from typing import Any, Protocol
 
@@ -52,12 +53,19 @@ async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
     """Open a TCP connection (``OSError`` when it cannot be made)."""
     loop = anyio.lowlevel.current_token().native_token
     create_connection = getattr(loop, "create_connection", None)
-    if create_connection is None:  # trio: anyio's own stream
-        return await anyio.connect_tcp(host, port)
+    if create_connection is None or not _has_happy_eyeballs(create_connection):
+        return await anyio.connect_tcp(host, port)  # trio, uvloop: anyio's own stream
     transport, protocol = await create_connection(
         lambda: _StreamProtocol(loop), host, port, happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY
     )
     return LoopTCPStream(transport, protocol)
+
+
+def _has_happy_eyeballs(create_connection: Any) -> bool:
+    try:
+        return "happy_eyeballs_delay" in inspect.signature(create_connection).parameters
+    except (TypeError, ValueError):  # a compiled loop's method may not say
+        return False
 
 
 class _StreamProtocol:
