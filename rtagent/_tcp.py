@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-__all__ = ["LoopTCPStream", "connect_tcp"]
+__all__ = ["LoopTCPStream", "connect_tcp", "loop_clock"]
 
 # Reading pauses while this much waits unread (a 15 MiB audio event still arrives whole,
 # in several receives), and resumes below a quarter of it.
@@ -59,6 +60,16 @@ async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
         lambda: _StreamProtocol(loop), host, port, happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY
     )
     return LoopTCPStream(transport, protocol)
+
+
+def loop_clock() -> Callable[[], float]:
+    """The event loop's clock, as ``anyio.current_time()`` reads it, for frequent reads.
+
+    ``anyio.current_time()`` looks the backend up on every call (about a microsecond); an
+    asyncio loop's ``time()`` is the same clock, read directly. Call on the event loop.
+    """
+    clock = getattr(anyio.lowlevel.current_token().native_token, "time", None)
+    return clock if callable(clock) else anyio.current_time
 
 
 def _has_happy_eyeballs(create_connection: Any) -> bool:

@@ -53,7 +53,7 @@ from ._errors import (
 )
 from ._proxy import describe, open_tunnel, proxy_for
 from ._redact import RedactingLogger
-from ._tcp import connect_tcp
+from ._tcp import connect_tcp, loop_clock
 
 __all__ = ["RECV_SIZE", "STREAM_ERRORS", "WebSocket", "WebSocketConfig", "connect"]
 
@@ -139,6 +139,7 @@ class WebSocket:
         self.close_code: int | None = None
         self.close_reason: str = ""
         self.message_at = 0.0
+        self._clock = loop_clock()
         self._stream = stream
         self._protocol = protocol
         self._config = config
@@ -208,8 +209,7 @@ class WebSocket:
                 protocol.receive_data(data)
                 self._handle_events(protocol.events_received())
                 if len(self._messages) > pending:
-                    # Once per read, not per message: the clock costs a microsecond.
-                    self.message_at = anyio.current_time()
+                    self.message_at = self._clock()
             # Automatic replies (pong, close echo, EOF). If a send holds the lock,
             # it flushes them when its write completes: waiting for it here could
             # deadlock when both peers are blocked writing and nobody reads.
@@ -313,25 +313,22 @@ class WebSocket:
             ConnectionClosed: The connection is closing or closed.
             KeepaliveTimeout: The connection was declared dead by keepalive.
         """
-        async with self._send_lock:
-            protocol = self._protocol
-            if protocol.state is not _OPEN or self._error is not None:
-                raise self._send_error()
-            # A cancellation that arrives during the write drops the connection
-            # (see _write); one already pending must not.
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            protocol.send_text(message.encode())
-            await self._flush()
+        await self.send_many((message,))
 
     async def send_many(self, messages: Sequence[str]) -> None:
         """Send several text frames in one write (batching saves syscalls)."""
         if not messages:
             return
+        waited = self._send_lock.locked()
         async with self._send_lock:
             protocol = self._protocol
             if protocol.state is not _OPEN or self._error is not None:
                 raise self._send_error()
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            if waited:
+                # A cancellation that arrives during the write drops the connection (see
+                # _write); one already pending must not. Taking a free lock checked for one
+                # already; after waiting for the lock, check again.
+                await anyio.lowlevel.checkpoint_if_cancelled()
             for message in messages:
                 protocol.send_text(message.encode())
             await self._flush()
