@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench              # the full run (about 20 minutes on 2 cores)
+    python -m bench              # the full run (about 12 minutes on 2 cores)
     python -m bench --quick      # tiny sizes, a smoke run (seconds)
     python -m bench --clients floor,rtagent --only turnaround,paced
     python -m bench --tools sync            # only plain ``def`` tools
