@@ -18,7 +18,9 @@ loop. So the loop does not compete: after queuing a call it blocks on a lock for
 ``HAND_OFF`` seconds, which releases the GIL to the worker at once, and a quick tool's
 result is read right there (no loop wake-up, no thread waiting on the loop). A tool still
 running after ``HAND_OFF`` goes on alone and wakes the caller's task when it is done, so
-a tool that blocks costs the other sessions at most ``HAND_OFF`` of the loop's time.
+a tool that blocks (sleeps, waits on I/O) costs the other sessions at most ``HAND_OFF`` of
+the loop's time. (One that computes in Python shares the GIL with the loop as any thread
+does, in turns of the switch interval.)
 """
 
 from __future__ import annotations
