@@ -1,14 +1,19 @@
 """The clients under test, behind one small adapter interface.
 
-Every adapter opens a session with one async tool, ``echo(text) -> "echo:" + text``, text
-output and no VAD, and offers:
+Every adapter opens a session with one tool, ``echo(text) -> "echo:" + text``, text output
+and no VAD. The tool is a plain ``def`` (``tool="sync"``) or an ``async def`` (``tool="async"``),
+and each client runs it the way it runs its users' tools: the floor and openai-raw call it
+inline in their reader, rtagent runs a ``def`` tool in a worker thread (``tool="inline"``:
+declared ``@tool(inline=True)``, on the event loop), openai-agents with
+``asyncio.to_thread`` and pydantic-ai with ``anyio.to_thread``. The ``echo`` text ``"block"``
+makes it block the calling thread for ``BLOCK_S`` seconds (the stall scenario: a ``def``
+blocks, an ``async def`` awaits ``asyncio.sleep``). Adapters offer:
 
 * ``session(url)``: an async context manager entered once ``session.updated`` has arrived;
 * ``ask(s, text)``: one tool question, returning when the final text reply is done;
 * ``audio_session(url, sink)``: an audio session whose decoded output audio goes to
   ``sink(bytes)``, with ``start_audio(s)``, ``send_audio(s, pcm16)`` and ``stop_audio(s)``.
 
-The tool is async in every client so no framework pays for a thread hop the others skip.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,10 +56,27 @@ AUDIO_SESSION = {
 }
 
 Sink = Callable[[bytes], None]
+TOOL_KINDS = ("sync", "async")
+BLOCK_S = 2.0
+"""How long ``echo("block")`` blocks (the stall scenario)."""
 
 
-async def echo_impl(text: str) -> str:
+def echo_sync(text: str) -> str:
+    if text == "block":
+        time.sleep(BLOCK_S)
     return "echo:" + text
+
+
+async def echo_async(text: str) -> str:
+    if text == "block":
+        await asyncio.sleep(BLOCK_S)
+    return "echo:" + text
+
+
+async def run_echo(kind: str, arguments: str) -> str:
+    """The hand-written clients' dispatch: the tool runs inline, awaited only when async."""
+    args = json.loads(arguments)
+    return echo_sync(**args) if kind == "sync" else await echo_async(**args)
 
 
 def http_base(url: str) -> str:
@@ -71,6 +94,9 @@ class Floor:
     """Minimal hand-written client: websockets' asyncio client, ``json``, a dict dispatch."""
 
     name = "floor"
+
+    def __init__(self, tool: str = "async") -> None:
+        self.tool = tool
 
     class _S:
         def __init__(self, ws: Any) -> None:
@@ -93,7 +119,7 @@ class Floor:
                 calls = [o for o in output if o["type"] == "function_call"]
                 if calls:
                     for call in calls:
-                        result = await echo_impl(**loads(call["arguments"]))
+                        result = await run_echo(self.tool, call["arguments"])
                         await ws.send(json.dumps({
                             "type": "conversation.item.create",
                             "item": {"type": "function_call_output", "call_id": call["call_id"], "output": result},
@@ -162,22 +188,38 @@ class RTAgent:
 
     name = "rtagent"
 
-    def __init__(self) -> None:
-        from rtagent import Agent, tool
+    def __init__(self, tool: str = "async") -> None:
+        from rtagent import Agent
+        from rtagent import tool as mark
 
         class Echo(Agent):
             instructions = INSTRUCTIONS
             output_modalities = ["text"]
             turn_detection = None
 
-            @tool
-            async def echo(self, text: str) -> str:
-                """Echo the text back.
+            if tool in ("sync", "inline"):
 
-                Args:
-                    text: The text to echo.
-                """
-                return "echo:" + text
+                def echo(self, text: str) -> str:
+                    """Echo the text back.
+
+                    Args:
+                        text: The text to echo.
+                    """
+                    return echo_sync(text)
+
+                # "inline": the def tool declared quick, so it runs on the event loop.
+                echo = mark(inline=True)(echo) if tool == "inline" else mark(echo)
+
+            else:
+
+                @mark
+                async def echo(self, text: str) -> str:
+                    """Echo the text back.
+
+                    Args:
+                        text: The text to echo.
+                    """
+                    return await echo_async(text)
 
         class Speaker(Agent):
             instructions = INSTRUCTIONS
@@ -228,6 +270,9 @@ class OpenAIRaw:
 
     name = "openai-raw"
 
+    def __init__(self, tool: str = "async") -> None:
+        self.tool = tool
+
     class _S:
         def __init__(self, conn: Any) -> None:
             self.conn = conn
@@ -247,7 +292,7 @@ class OpenAIRaw:
                 calls = [o for o in output if o.type == "function_call"]
                 if calls:
                     for call in calls:
-                        result = await echo_impl(**json.loads(call.arguments))
+                        result = await run_echo(self.tool, call.arguments)
                         await conn.conversation.item.create(
                             item={"type": "function_call_output", "call_id": call.call_id, "output": result}
                         )
@@ -323,18 +368,31 @@ class OpenAIAgents:
             self.sink: Sink | None = None
             self.updated = asyncio.get_running_loop().create_future()
 
-    def __init__(self) -> None:
+    def __init__(self, tool: str = "async") -> None:
         from agents import function_tool
         from agents.realtime import RealtimeAgent
 
-        @function_tool
-        async def echo(text: str) -> str:
-            """Echo the text back.
+        if tool == "sync":
 
-            Args:
-                text: The text to echo.
-            """
-            return "echo:" + text
+            @function_tool
+            def echo(text: str) -> str:
+                """Echo the text back.
+
+                Args:
+                    text: The text to echo.
+                """
+                return echo_sync(text)
+
+        else:
+
+            @function_tool
+            async def echo(text: str) -> str:
+                """Echo the text back.
+
+                Args:
+                    text: The text to echo.
+                """
+                return await echo_async(text)
 
         self._agent = RealtimeAgent(name="bench", instructions=INSTRUCTIONS, tools=[echo])
         self._speaker = RealtimeAgent(name="speaker", instructions=INSTRUCTIONS)
@@ -420,19 +478,32 @@ class PydanticAI:
 
     name = "pydantic-ai"
 
-    def __init__(self) -> None:
+    def __init__(self, tool: str = "async") -> None:
         from pydantic_ai import Agent
 
         agent = Agent(instructions=INSTRUCTIONS)
 
-        @agent.tool_plain
-        async def echo(text: str) -> str:
-            """Echo the text back.
+        if tool == "sync":
 
-            Args:
-                text: The text to echo.
-            """
-            return "echo:" + text
+            @agent.tool_plain
+            def echo(text: str) -> str:
+                """Echo the text back.
+
+                Args:
+                    text: The text to echo.
+                """
+                return echo_sync(text)
+
+        else:
+
+            @agent.tool_plain
+            async def echo(text: str) -> str:
+                """Echo the text back.
+
+                Args:
+                    text: The text to echo.
+                """
+                return await echo_async(text)
 
         self._agent = agent
 

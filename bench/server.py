@@ -187,8 +187,9 @@ class RealtimeBenchProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         ws = self.ws
-        for text in self.out:
-            ws.send_text(text)
+        if ws.state is State.OPEN:  # a client that is closing gets no more events
+            for text in self.out:
+                ws.send_text(text)
         self.out = []
         data = ws.data_to_send()
         if data and self.transport is not None:

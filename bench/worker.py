@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from bench.clients import ADAPTERS
+from bench.clients import ADAPTERS, BLOCK_S
 
 
 def rss_bytes() -> int:
@@ -47,16 +48,21 @@ async def _turns(adapter: Any, spec: dict[str, Any]) -> dict[str, Any]:
         async with adapter.session(url_for(base, tag + "~connect")):
             connects.append(time.perf_counter() - t0)
     gc.collect()
-    async with adapter.session(url_for(base, tag)) as s:
+    async with adapter.session(url_for(base, tag, gap_us=spec.get("gap_us", 1000))) as s:
         answer = await adapter.ask(s, "check")
         n = spec["turns"]
+        # RSS after each tenth of the session (a long session must not grow).
+        step = max(1, n // 10)
+        rss: list[int] = []
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for i in range(n):
             await adapter.ask(s, f"q{i}")
+            if (i + 1) % step == 0:
+                rss.append(rss_bytes())
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return {
         "turns": n, "cpu_s": cpu, "wall_s": wall, "cpu_per_turn_us": cpu / n * 1e6,
-        "answer": answer, "connect_s": connects, "rss": rss_bytes(),
+        "answer": answer, "connect_s": connects, "rss": rss_bytes(), "rss_deciles": rss,
     }
 
 
@@ -254,6 +260,115 @@ async def _audio(adapter: Any, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _stall(adapter: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """One session's tool blocks for ``BLOCK_S`` while other sessions are timed.
+
+    ``k`` sessions ask a tool question every ``interval`` s, ``audio_k`` sessions stream
+    audio at real time, and a ticker measures how late a 1 ms sleep wakes (event-loop lag).
+    After ``lead`` s one more session asks the question whose tool blocks. Every delay is
+    reported for two windows: while the tool blocks, and a baseline of the same length
+    before it (the machine's own noise).
+    """
+    from contextlib import AsyncExitStack
+
+    base, tag = spec["server"], spec["tag"]
+    k, audio_k = spec.get("k", 20), spec.get("audio_k", 10)
+    interval, lead = spec.get("interval", 0.1), spec.get("lead", 2.5)
+    chunk_ms = 20
+    pcm = bytes(48 * chunk_ms)
+    arrivals: list[list[float]] = [[] for _ in range(audio_k)]
+    questions: list[tuple[float, float]] = []  # (asked at, seconds to answer)
+    lags: list[tuple[float, float]] = []
+    loop = asyncio.get_running_loop()
+
+    def sink_for(i: int) -> Any:
+        return lambda data: arrivals[i].append(loop.time())
+
+    async with AsyncExitStack() as stack:
+        url, audio_url = url_for(base, tag), url_for(base, tag + "~audio", mode="audio")
+        staller = await stack.enter_async_context(adapter.session(url_for(base, tag + "~block")))
+        sessions = await stack.enter_async_context(Sessions([lambda: adapter.session(url) for _ in range(k)]))
+        speakers = await stack.enter_async_context(
+            Sessions([(lambda i=i: adapter.audio_session(audio_url, sink_for(i))) for i in range(audio_k)])
+        )
+        for s in speakers:
+            await adapter.start_audio(s)
+        t0 = loop.time() + 0.2
+        block_at, end = t0 + lead, t0 + lead + BLOCK_S + 0.5
+        blocked: list[float] = []
+
+        async def ask_loop(i: int, s: Any) -> None:
+            due = t0 + interval * i / max(1, k)
+            while due < end:
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                asked = loop.time()
+                await adapter.ask(s, f"s{i}")
+                questions.append((asked, loop.time() - asked))
+                due += interval
+
+        async def stream() -> None:
+            n = 0
+            while t0 + n * chunk_ms / 1000 < end:
+                for s in speakers:
+                    await adapter.send_audio(s, pcm)
+                n += 1
+                await asyncio.sleep(max(0.0, t0 + n * chunk_ms / 1000 - loop.time()))
+
+        async def tick() -> None:
+            while loop.time() < end:
+                before = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lags.append((loop.time(), time.perf_counter() - before - 0.001))
+
+        async def block() -> None:
+            await asyncio.sleep(max(0.0, block_at - loop.time()))
+            start = loop.time()
+            await adapter.ask(staller, "block")
+            blocked.extend((start, loop.time()))
+
+        cpu0 = time.process_time()
+        await asyncio.gather(block(), stream(), tick(), *(ask_loop(i, s) for i, s in enumerate(sessions)))
+        cpu = time.process_time() - cpu0
+        for s in speakers:
+            await adapter.stop_audio(s)
+    start, stop = blocked
+    # Each delay spans an interval; it counts in a window it overlaps. The baseline ends a
+    # little before the blocking question is asked.
+    windows = {"blocked": (start, start + BLOCK_S + 0.05), "baseline": (start - BLOCK_S - 0.25, start - 0.2)}
+    spans_lag = [(t - x - 0.001, t, x) for t, x in lags]
+    spans_q = [(t, t + d, d) for t, d in questions]
+    spans_gap = [(a, b, b - a) for times in arrivals for a, b in itertools.pairwise(times)]
+    out: dict[str, Any] = {"k": k, "audio_k": audio_k, "block_s": BLOCK_S, "block_answer_s": stop - start,
+                           "cpu_s": cpu}
+    for name, (lo, hi) in windows.items():
+
+        def within(spans: list[tuple[float, float, float]], lo: float = lo, hi: float = hi) -> list[float]:
+            return [x for a, b, x in spans if a < hi and b > lo]
+
+        lag, asked, gaps = within(spans_lag), within(spans_q), within(spans_gap)
+        out[name] = {
+            "loop_lag_max_ms": max(lag, default=0.0) * 1e3,
+            "loop_lag_p99_ms": _pct(lag, 99) * 1e3,
+            "question_max_ms": max(asked, default=0.0) * 1e3,
+            "question_p50_ms": _pct(asked, 50) * 1e3,
+            "questions": len(asked),
+            "audio_gap_max_ms": max(gaps, default=0.0) * 1e3,
+            "audio_chunks": len(gaps),
+        }
+    # The worst delay another session saw: the longest loop lag, the slowest question beyond
+    # the baseline's median, or the longest audio gap beyond one chunk. And what the blocking
+    # tool added: how much longer each worst case was than in the baseline (the machine's noise).
+    b, base = out["blocked"], out["baseline"]
+    out["worst_delay_ms"] = max(
+        b["loop_lag_max_ms"], b["question_max_ms"] - base["question_p50_ms"],
+        b["audio_gap_max_ms"] - chunk_ms,
+    )
+    out["added_delay_ms"] = max(
+        0.0, *(b[key] - base[key] for key in ("loop_lag_max_ms", "question_max_ms", "audio_gap_max_ms"))
+    )
+    return out
+
+
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -261,13 +376,13 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
 
 
-SCENARIOS = {"turns": _turns, "paced": _paced, "burst": _burst, "audio": _audio}
+SCENARIOS = {"turns": _turns, "paced": _paced, "burst": _burst, "audio": _audio, "stall": _stall}
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.ERROR)
-    adapter = ADAPTERS[spec["client"]]()
+    adapter = ADAPTERS[spec["client"]](tool=spec.get("tool", "async"))
     result = asyncio.run(SCENARIOS[spec["scenario"]](adapter, spec))
     result["client"] = spec["client"]
     result["scenario"] = spec["scenario"]

@@ -16,12 +16,12 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    ValidatorFunctionWrapHandler,
     WrapValidator,
 )
 
@@ -106,27 +106,39 @@ class _Wire(BaseModel):
 T = TypeVar("T")
 
 
-def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    try:
-        return handler(value)
-    except ValidationError:
-        return None
+def _to_none(value: Any) -> None:
+    return None
 
 
-def _list_or_empty(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    if not isinstance(value, list):
-        return []
-    return [x for x in handler(value) if x is not None]
+def _to_empty(value: Any) -> list[Any]:
+    return []
+
+
+def _without_none(values: list[Any]) -> list[Any]:
+    return [x for x in values if x is not None]
 
 
 # What the state machine needs is parsed strictly; everything else leniently: a field of an
 # unexpected type becomes None (an unusable list entry is dropped), so one odd field never
 # costs a whole response.done and leaves a response "active" forever.
-Lenient = Annotated[T | None, WrapValidator(_or_none)]
+#
+# Each lenient field is a left-to-right union whose last member takes anything: a value of
+# the expected type is validated in Rust as if the field were strict, and Python runs only
+# for an odd value (a wrap validator around the field would run Python for every value).
+# (None comes before the catch-all so that a null, which is common, runs no Python either.)
+_Odd = Annotated[Any, AfterValidator(_to_none)]
 if TYPE_CHECKING:
-    LenientList = Annotated[list[T], WrapValidator(_list_or_empty)]  # entries are never None
+    Lenient = Annotated[T | None, ...]
+    LenientList = Annotated[list[T], ...]  # entries are never None
 else:
-    LenientList = Annotated[list[Lenient[T]], WrapValidator(_list_or_empty)]
+    Lenient = Annotated[Union[T, None, _Odd], Field(union_mode="left_to_right")]  # noqa: RUF036
+    LenientList = Annotated[
+        Union[
+            Annotated[list[Lenient[T]], AfterValidator(_without_none)],
+            Annotated[Any, AfterValidator(_to_empty)],
+        ],
+        Field(union_mode="left_to_right"),
+    ]
 
 
 # --- shared payloads ---------------------------------------------------------------------------
@@ -149,7 +161,7 @@ class Item(_Wire):
     object: Lenient[str] = None
     status: str | None = None
     role: Lenient[str] = None
-    content: Annotated[LenientList[ContentPart] | None, WrapValidator(_or_none)] = None
+    content: Lenient[LenientList[ContentPart]] = None
     call_id: str | None = None
     name: str | None = None
     arguments: str | None = None

@@ -147,7 +147,8 @@ async def invoke_tool(tool: Tool, arguments: str, context: ToolContext) -> ToolR
 
     ``async def`` tools run on the event loop; plain ``def`` tools run in a daemon worker
     thread (at most ``THREAD_LIMIT`` per event loop), abandoned (left to finish alone, never
-    holding the process open at exit) when the call times out or is cancelled.
+    holding the process open at exit) when the call times out or is cancelled, unless they
+    were declared ``inline`` (quick and non-blocking), which run on the event loop.
 
     Args:
         tool: The tool to run; a method tool must be bound (``Tool.bind``).
@@ -177,20 +178,27 @@ async def invoke_tool(tool: Tool, arguments: str, context: ToolContext) -> ToolR
         kwargs = {**values, ctx_name: context} if ctx_name is not None else values
         call_args = ()
     try:
-        if signature.is_async:
-            call = tool.handler(*call_args, **kwargs)
+        if tool.inline:
+            # Declared quick and non-blocking (@tool(inline=True)): called right here.
+            value = tool.handler(*call_args, **kwargs)
         else:
-            call = _in_thread(functools.partial(tool.handler, *call_args, **kwargs))
-        if tool.timeout is None:
-            value = await call
-        else:
-            with anyio.move_on_after(tool.timeout) as scope:
+            if signature.is_async:
+                call = tool.handler(*call_args, **kwargs)
+            else:
+                call = _in_thread(functools.partial(tool.handler, *call_args, **kwargs))
+            if tool.timeout is None:
                 value = await call
-            if scope.cancelled_caught:
-                logger.warning(
-                    "tool %s (call %s) timed out after %ss", tool.name, context.call_id, tool.timeout
-                )
-                return _failure(f"error: {tool.name} timed out after {tool.timeout:g}s", "timeout")
+            else:
+                with anyio.move_on_after(tool.timeout) as scope:
+                    value = await call
+                if scope.cancelled_caught:
+                    logger.warning(
+                        "tool %s (call %s) timed out after %ss",
+                        tool.name, context.call_id, tool.timeout,
+                    )
+                    return _failure(
+                        f"error: {tool.name} timed out after {tool.timeout:g}s", "timeout"
+                    )
     except ToolError as exc:
         logger.info("tool %s (call %s) reported: %s", tool.name, context.call_id, exc.message)
         return _failure(_text(str(exc.message), tool.name, context), "tool_error")
@@ -247,8 +255,18 @@ def _limiter() -> anyio.CapacityLimiter:
 
 async def _in_thread(call: Callable[[], Any]) -> Any:
     # A timeout or interruption returns at once; the daemon thread finishes alone.
-    async with _limiter():
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    limiter = _limiter()
+    try:
+        # A free slot is taken without the extra event-loop pass of ``async with limiter``
+        # (one pass is a trip to the back of a long queue under load); a full one waits.
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+    try:
         return await run_in_daemon_thread(call)
+    finally:
+        limiter.release()
 
 
 def _failure(output: str, kind: ErrorKind) -> ToolResult:

@@ -74,6 +74,10 @@ class Tool:
             keeps talking; the result joins the conversation when it is ready.
         idempotent: Running it twice does no harm (a worker that took over a call may
             run it again).
+        inline: A plain ``def`` tool that is quick and never blocks (no I/O, no sleep, no
+            lock, a few microseconds of work) runs on the event loop instead of in a worker
+            thread. It then delays every session in the process while it runs, and a
+            ``timeout`` cannot interrupt it, so neither can be combined with it.
         signature: How to call ``handler``: argument model, context and bound parameter,
             positional-only parameters, sync or async. Built once, by ``@tool``.
     """
@@ -88,14 +92,17 @@ class Tool:
     needs_approval: bool | Callable[[dict[str, Any]], bool] = field(default=False, repr=False)
     background: bool = False
     idempotent: bool = False
+    inline: bool = False
     signature: FunctionSchema = field(repr=False)
 
     def __post_init__(self) -> None:
         problems = _option_problems(
             timeout=self.timeout, on_interrupt=self.on_interrupt,
             needs_approval=self.needs_approval, background=self.background,
-            idempotent=self.idempotent,
+            idempotent=self.idempotent, inline=self.inline,
         )
+        if self.inline is True and self.signature.is_async:
+            problems.append("inline is for plain def tools (an async def tool runs on the event loop)")
         if not is_valid_tool_name(self.name):
             problems.insert(0, f"tool name {self.name!r} must match {TOOL_NAME_PATTERN}")
         if problems:
@@ -172,9 +179,12 @@ class ToolOptions(TypedDict, total=False):
     needs_approval: bool | Callable[[dict[str, Any]], bool]
     background: bool
     idempotent: bool
+    inline: bool
 
 
-_RUN_OPTIONS = ("timeout", "on_interrupt", "strict", "needs_approval", "background", "idempotent")
+_RUN_OPTIONS = (
+    "timeout", "on_interrupt", "strict", "needs_approval", "background", "idempotent", "inline",
+)
 
 
 def _option_problems(**options: Any) -> list[str]:
@@ -192,9 +202,15 @@ def _option_problems(**options: Any) -> list[str]:
     approval = options.get("needs_approval", False)
     if not isinstance(approval, bool) and not callable(approval):
         problems.append(f"needs_approval must be a bool or a predicate, not {approval!r}")
-    for flag in ("strict", "background", "idempotent"):
+    for flag in ("strict", "background", "idempotent", "inline"):
         if not isinstance(options.get(flag, False), bool):
             problems.append(f"{flag} must be True or False, not {options[flag]!r}")
+    if options.get("inline") is True:
+        # An inline tool runs to its end on the event loop: nothing can interrupt it.
+        if timeout is not None:
+            problems.append("timeout cannot interrupt an inline tool (it runs on the event loop)")
+        if options.get("background") is True:
+            problems.append("a background tool is long-running work: it cannot be inline")
     unknown = set(options) - set(ToolOptions.__annotations__)
     if unknown:
         problems.append(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -249,7 +265,8 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             output), ``on_interrupt`` (``"cancel"``, ``"finish"`` or ``"reply"``),
             ``strict`` (no coercion, strict schema), ``needs_approval`` (True or a
             predicate over the arguments), ``background`` (long-running work),
-            ``idempotent`` (safe to run twice); see :class:`Tool`.
+            ``idempotent`` (safe to run twice), ``inline`` (a quick plain ``def`` tool that
+            runs on the event loop, not in a worker thread); see :class:`Tool`.
 
     Raises:
         ToolDefinitionError: Listing every problem with the function and options.

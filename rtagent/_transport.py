@@ -120,6 +120,8 @@ class WebSocket:
         response: Client side: the ``101 Switching Protocols`` response.
         close_code: Close code once the connection closed (None: no close frame).
         close_reason: Close reason once the connection closed.
+        message_at: Event-loop time (``anyio.current_time()``) at which the last data
+            message arrived; control frames (pongs) do not count.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class WebSocket:
         self.response: Response | None = response
         self.close_code: int | None = None
         self.close_reason: str = ""
+        self.message_at = 0.0
         self._stream = stream
         self._protocol = protocol
         self._config = config
@@ -200,8 +203,11 @@ class WebSocket:
             except STREAM_ERRORS as exc:
                 self._receive_eof(exc)
             else:
+                pending = len(self._messages)
                 protocol.receive_data(data)
                 self._handle_events(protocol.events_received())
+                if len(self._messages) > pending:
+                    self.message_at = anyio.current_time()  # once per read, not per frame
             # Automatic replies (pong, close echo, EOF). If a send holds the lock,
             # it flushes them when its write completes: waiting for it here could
             # deadlock when both peers are blocked writing and nobody reads.
@@ -305,25 +311,22 @@ class WebSocket:
             ConnectionClosed: The connection is closing or closed.
             KeepaliveTimeout: The connection was declared dead by keepalive.
         """
-        async with self._send_lock:
-            protocol = self._protocol
-            if protocol.state is not _OPEN or self._error is not None:
-                raise self._send_error()
-            # A cancellation that arrives during the write drops the connection
-            # (see _write); one already pending must not.
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            protocol.send_text(message.encode())
-            await self._flush()
+        await self.send_many((message,))
 
     async def send_many(self, messages: Sequence[str]) -> None:
         """Send several text frames in one write (batching saves syscalls)."""
         if not messages:
             return
+        waited = self._send_lock.locked()
         async with self._send_lock:
             protocol = self._protocol
             if protocol.state is not _OPEN or self._error is not None:
                 raise self._send_error()
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            if waited:
+                # A cancellation that arrives during the write drops the connection (see
+                # _write); one already pending must not. Taking a free lock checked for one
+                # already; after waiting for the lock, check again.
+                await anyio.lowlevel.checkpoint_if_cancelled()
             for message in messages:
                 protocol.send_text(message.encode())
             await self._flush()

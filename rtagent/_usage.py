@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Prices", "Usage", "UsageLedger"]
@@ -55,7 +55,19 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Usage)))
+        # Field by field (twice per response): a loop over dataclasses.fields() cost 5 µs.
+        return Usage(
+            self.input_text + other.input_text,
+            self.input_audio + other.input_audio,
+            self.input_image + other.input_image,
+            self.cached_text + other.cached_text,
+            self.cached_audio + other.cached_audio,
+            self.cached_image + other.cached_image,
+            self.output_text + other.output_text,
+            self.output_audio + other.output_audio,
+            self.reasoning + other.reasoning,
+            self.responses + other.responses,
+        )
 
     def cost(self, prices: Prices) -> float:
         """The price of these tokens in ``prices``' currency (cached input at its own rate)."""

@@ -81,22 +81,41 @@ def test_bench_server_speaks_ga_events() -> None:
 
 
 def test_harness_smoke_run(tmp_path: Path) -> None:
-    """A tiny run for rtagent and the floor completes and writes well-formed results."""
+    """A tiny run for rtagent and the floor, with def and async def tools, completes and writes
+    well-formed results."""
     cfg = Config(
-        rounds=1, turns=5, warmup=2, connects=1, drift_turns=10, paced_k=[2], paced_duration=1.0,
-        paced_clients=["floor", "rtagent"], burst_k=2, burst_duration=0.3, audio_k=2,
-        audio_duration=0.3, audio_clients=["floor", "rtagent"], import_repeat=1, load_servers=1,
+        rounds=1, turns=5, warmup=2, connects=1, drift_turns=10, growth_turns=20, paced_k=[2],
+        paced_duration=1.0, paced_rows=["floor/sync", "rtagent/sync", "rtagent/async"], burst_k=2,
+        burst_duration=0.3, audio_k=2, audio_duration=0.3, audio_clients=["floor", "rtagent"],
+        stall_k=2, stall_audio_k=1, stall_lead=0.5, stall_rows=["floor/sync", "rtagent/sync"],
+        import_repeat=1, load_servers=1,
     )
     results = run(cfg, ["floor", "rtagent"], tmp_path, quick=True)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["meta"]["clients"] == ["floor", "rtagent"]
-    for section in ("startup", "turnaround", "drift", "paced", "burst", "audio"):
-        assert set(data[section]) == {"floor", "rtagent"}, section
+    rows = {"floor/sync", "floor/async", "rtagent/sync", "rtagent/async"}
+    expected = {
+        "startup": {"floor", "rtagent"}, "audio": {"floor", "rtagent"}, "turnaround": rows | {"rtagent/inline"},
+        "burst": rows, "drift": {"floor/sync", "rtagent/sync"}, "growth": {"rtagent/sync"},
+        "paced": {"floor/sync", "rtagent/sync", "rtagent/async"},
+        "stall": {"floor/sync", "rtagent/sync"},
+    }
+    for section, keys in expected.items():
+        assert set(data[section]) == keys, section
+    assert set(data["turnaround"]) == rows | {"rtagent/inline"}
+    for row in rows | {"rtagent/inline"}:
+        assert data["turnaround"][row]["n"] == 5
+    for row in expected["paced"]:
+        assert data["paced"][row]["2"]["answered"] >= 1
     for client in ("floor", "rtagent"):
-        assert data["turnaround"][client]["n"] == 5
-        assert data["paced"][client]["2"]["answered"] >= 1
         assert data["audio"][client]["audio_s_received"] > 0
+    assert data["growth"]["rtagent/sync"]["turns"] == 20
+    assert len(data["growth"]["rtagent/sync"]["rss_deciles_mib"]) == 10
+    # The floor runs its tool inline: a blocking tool stalls every other session.
+    assert data["stall"]["floor/sync"]["worst_delay_ms"] > 1000
+    assert data["stall"]["rtagent/sync"]["block_answer_s"] >= 2
     assert results["targets"] and all("met" in t for t in results["targets"])
     md = (tmp_path / "results.md").read_text()
-    assert "| rtagent |" in md and "## Targets" in md
+    assert "| rtagent (def tool) |" in md and "| rtagent (async def tool) |" in md and "## Targets" in md
+    assert "## Stall" in md
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

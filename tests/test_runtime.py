@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,12 +86,28 @@ async def test_parallel_calls_one_response_create_after_all_outputs() -> None:
     assert sorted(o["call_id"] for o in outputs(sent)) == ["call_1", "call_2", "call_3"]
 
 
+class _SlowEcho(Agent):
+    instructions = "You echo."
+
+    @tool
+    def echo(self, text: str) -> str:
+        """Echo the text back, a moment later.
+
+        Args:
+            text: The text to echo.
+        """
+        time.sleep(0.05)
+        return text
+
+
 async def test_server_started_response_race_is_absorbed() -> None:
     """When the server starts a response itself after our output, our create is not repeated."""
     turns = [Turn(calls=[Call("echo", {"text": "x"})]), Turn(text="from the server"), Turn(text="never")]
     faults = Faults(auto_response_after_output=True)
     with anyio.fail_after(10):
-        async with live(Echo(), turns, faults, race=True) as (server, session):
+        # The tool takes a moment, so the output (with our create) reaches the server after
+        # its response.done on both backends, and the server's own response wins the race.
+        async with live(_SlowEcho(), turns, faults, race=True) as (server, session):
             answer = await session.ask("go")
             sent = received(server)
             server_sent = server.connections[-1].sent

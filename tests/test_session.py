@@ -681,6 +681,18 @@ def test_sends_are_never_emitted_while_down() -> None:
     assert f.take(Send) == [] and f.take(EndConnection) == []
 
 
+def test_usage_adds_up_every_field() -> None:
+    """Adding two usages sums each of their fields (none is forgotten)."""
+    import dataclasses
+
+    from rtagent import Usage
+
+    names = [f.name for f in dataclasses.fields(Usage)]
+    one = Usage(*range(1, len(names) + 1))
+    total = one + Usage(*(10 * n for n in range(1, len(names) + 1)))
+    assert [getattr(total, n) for n in names] == [11 * n for n in range(1, len(names) + 1)]
+
+
 def test_usage_is_counted_per_response_turn_and_session_with_cost() -> None:
     """Two responses of one tool turn add up for the turn; cached tokens cost their own rate."""
     from rtagent import Prices

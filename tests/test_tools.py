@@ -96,6 +96,7 @@ def test_tool_is_one_record_of_user_fields_plus_its_signature() -> None:
         "needs_approval",
         "background",
         "idempotent",
+        "inline",
         "signature",
     ]
     item = get_tool(get_weather)
@@ -303,6 +304,87 @@ async def test_sync_tools_run_in_worker_threads_bounded_per_loop() -> None:
         gate.set()
     assert len(results) == THREAD_LIMIT + 4 and all(r.ok for r in results)
     assert loop_thread not in running
+
+
+async def test_inline_sync_tool_runs_on_the_event_loop_thread() -> None:
+    """A def tool declared inline runs on the event loop's thread; a plain one does not."""
+    loop_thread = threading.get_ident()
+    ran: dict[str, int] = {}
+
+    @tool(inline=True)
+    def quick() -> str:
+        """Quick."""
+        ran["quick"] = threading.get_ident()
+        return "q"
+
+    @tool
+    def plain() -> str:
+        """Plain."""
+        ran["plain"] = threading.get_ident()
+        return "p"
+
+    assert (await invoke_tool(Tool.from_function(quick), "{}", CTX)).output == "q"
+    assert (await invoke_tool(Tool.from_function(plain), "{}", CTX)).output == "p"
+    assert ran["quick"] == loop_thread and ran["plain"] != loop_thread
+
+
+def test_inline_is_only_for_quick_def_tools() -> None:
+    """inline is refused for async def tools, with a timeout or as background work."""
+
+    async def slow() -> str:
+        """Slow."""
+        return ""
+
+    def work() -> str:
+        """Work."""
+        return ""
+
+    with pytest.raises(ToolDefinitionError, match="inline is for plain def tools"):
+        tool(inline=True)(slow)
+    with pytest.raises(ToolDefinitionError, match="timeout cannot interrupt an inline tool"):
+        tool(inline=True, timeout=1)(work)
+    with pytest.raises(ToolDefinitionError, match=r"background tool .* cannot be inline"):
+        tool(inline=True, background=True)(work)
+    with pytest.raises(ToolDefinitionError, match="inline must be True or False"):
+        tool(inline="yes")(work)  # type: ignore[call-overload]
+
+
+async def test_a_blocking_sync_tool_holds_the_event_loop_only_briefly() -> None:
+    """A def tool that blocks keeps the event loop for at most the hand-off, then runs alone."""
+    from rtagent._threads import HAND_OFF
+
+    release = threading.Event()
+
+    @tool
+    def stuck() -> str:
+        """Block until released."""
+        release.wait(5)
+        return "released"
+
+    lags: list[float] = []
+
+    async def tick() -> None:
+        while not release.is_set():
+            before = anyio.current_time()
+            await anyio.sleep(0.001)
+            lags.append(anyio.current_time() - before - 0.001)
+
+    async def call() -> None:
+        await anyio.sleep(0.02)
+        result = await invoke_tool(Tool.from_function(stuck), "{}", CTX)
+        assert result.output == "released"
+
+    async def open_later() -> None:
+        await anyio.sleep(0.2)
+        release.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            tg.start_soon(call)
+            tg.start_soon(open_later)
+    # Other work waited for the hand-off at most, not for the tool (generous for CI noise).
+    assert max(lags) < HAND_OFF + 0.05
 
 
 async def test_context_is_injected() -> None:

@@ -688,3 +688,24 @@ async def test_wss_untrusted_certificate_is_transport_error(
                 async with connect(f"wss://127.0.0.1:{port}/", config=NO_PING):
                     pass
     assert isinstance(info.value.__cause__, ssl.SSLError)
+
+
+async def test_messages_of_several_megabytes_go_both_ways() -> None:
+    """A 3 MiB message and its echo: reading pauses and resumes, writing waits for the drain."""
+    big = "x" * (3 * 2**20)
+    config = WebSocketConfig(ping_interval=None, max_size=8 * 2**20)
+
+    async def slow_echo(ws: WebSocket) -> None:
+        async for message in ws:
+            await anyio.sleep(0.05)  # let the client's writes pile up and its reads wait
+            assert isinstance(message, str)
+            await ws.send(message)
+
+    with anyio.fail_after(20):
+        async with running_server(slow_echo, config=config) as port:
+            async with connect(f"ws://127.0.0.1:{port}", config=config) as ws:
+                for _ in range(3):
+                    await ws.send_many([big, "small"])
+                for _ in range(3):
+                    assert await ws.recv() == big
+                    assert await ws.recv() == "small"

@@ -8,7 +8,9 @@ loses events (counted, never blocking the reader) and is told how many with an
 The first subscription starts at connect (``early``): events that arrive before the
 application's first ``async for`` wait for it, up to the buffer size. If that buffer
 fills up with nobody reading, the early subscription is released, so a session only
-used through ``ask()`` does not keep its events.
+used through ``ask()`` does not keep its events. Because it may hold a whole buffer for
+a long time, a publisher can give it a compact form of an item (``publish(item,
+early=...)``), which its subscriber expands.
 """
 
 from __future__ import annotations
@@ -86,11 +88,12 @@ class Broadcaster(Generic[T]):
                 sub.send.close()
                 return
 
-    def publish(self, item: T) -> None:
+    def publish(self, item: T, *, early: T | None = None) -> None:
+        """Offer ``item`` to every subscription; the early one keeps ``early`` when given."""
         for sub in tuple(self._subs):
             if sub.dropped and self._notice is not None and self._offer(sub, self._notice(sub.dropped)):
                 sub.dropped = 0
-            if not self._offer(sub, item):
+            if not self._offer(sub, early if early is not None and sub is self._early else item):
                 sub.dropped += 1
                 if sub is self._early:
                     # Nobody claimed the first events: stop keeping them.

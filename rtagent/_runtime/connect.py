@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -23,10 +23,13 @@ from .._tools import OnInterrupt
 from .._transport import WebSocketConfig
 from .._usage import Prices
 from .approvals import ApprovalHandler
+from .driver import SessionEvent
 from .journal import ToolJournal
 from .session import RealtimeSession, sendable
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
     from .._agent import Agent
     from .._mcp.source import McpTools
 
@@ -168,8 +171,12 @@ async def connect(
             mcp.attach(lambda: session.tools, session.update_tools, session._driver.notify)
         if telemetry is not None:
             # A subscription of its own, taken before the first event; it never takes the
-            # events kept for the application's first iterator.
-            tg.start_soon(telemetry.consume, session._driver.events.subscribe(claim_early=False))
+            # events kept for the application's first iterator (so never a KeptFrame).
+            receive = cast(
+                "MemoryObjectReceiveStream[SessionEvent]",
+                session._driver.events.subscribe(claim_early=False),
+            )
+            tg.start_soon(telemetry.consume, receive)
         try:
             await tg.start(session._driver.run)
         except BaseException as exc:

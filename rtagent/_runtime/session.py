@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic_core import PydanticSerializationError, to_json
 
+from .. import _events as ev
 from .._endpoint import Endpoint
 from .._errors import ConfigurationError, InputError
 from .._invoke import ToolContext
@@ -29,7 +30,7 @@ from .._usage import UsageLedger
 from .approvals import ApprovalHandler, Approvals
 from .audio import AudioHub, SessionAudio
 from .broadcaster import Broadcaster
-from .driver import Driver, SessionEvent, State
+from .driver import Driver, KeptFrame, SessionEvent, State
 from .journal import ToolJournal
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class RealtimeSession:
         self.tools = tools
         self._core = core
         hub = AudioHub()
-        events: Broadcaster[SessionEvent] = Broadcaster(
+        events: Broadcaster[SessionEvent | KeptFrame] = Broadcaster(
             event_buffer, early=True, dropped_notice=EventsDropped
         )
         self._driver: Driver = Driver(
@@ -296,7 +297,8 @@ class RealtimeSession:
         try:
             async with receive:
                 async for event in receive:
-                    yield event
+                    # A kept frame (see KeptFrame) parsed once already: it parses again.
+                    yield ev.parse_server_event(event) if isinstance(event, (str, bytes)) else event
         finally:
             driver.events.unsubscribe(receive)
         if driver.error is not None and not driver.user_closed:
