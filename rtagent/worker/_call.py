@@ -83,19 +83,22 @@ class CallRun:
         self._ctx = ctx
         self._msg = msg
         self._received = time.monotonic()
-        self.job: Job | None = None
-        self.session: RealtimeSession | None = None
         self._lost = False
 
     async def run(self) -> None:
         msg, ctx = self._msg, self._ctx
         try:
-            job = self.job = Job.decode(msg.data)
+            job = Job.decode(msg.data)
         except ConfigurationError as exc:
             logger.error("dropped a message that is not a job (%s): %s", msg.subject, exc)
             await msg.term()
             return
-        claim = await Claim.take(ctx.fleet.registry, job.id, ctx.worker_id)
+        try:
+            claim = await Claim.take(ctx.fleet.registry, job.id, ctx.worker_id)
+        except Exception as exc:
+            logger.warning("could not claim %s %s (%r); offered again", job.kind, job.id, exc)
+            await msg.nak(delay=ctx.fleet.settings.claim_ttl / 2)
+            return
         if isinstance(claim, str):
             delay = ctx.fleet.settings.claim_ttl / 2
             logger.info("%s %s is run by worker %s; offered again in %.3gs", job.kind, job.id, claim, delay)
@@ -152,7 +155,6 @@ class CallRun:
             async with connect(
                 agent, endpoint=ctx.endpoint, journal=NatsJournal(record), **options
             ) as session:
-                self.session = session
                 return await self._attached(job, session, record)
         except (SessionRefused, ConfigurationError, CallError) as exc:
             logger.error("%s %s cannot run: %s", job.kind, job.id, exc)
@@ -174,7 +176,8 @@ class CallRun:
             return "lost"
 
     async def _accept(self, job: Job, agent: Agent) -> bool:
-        """Answer a ringing call; False if it is gone (anything else is retried)."""
+        """Answer a ringing call; False if it is gone. Any other refusal means it was
+        accepted already (by a worker that died before recording it): attach anyway."""
         try:
             await accept(job.id, agent, endpoint=self._ctx.endpoint)
         except CallError as exc:
@@ -182,7 +185,6 @@ class CallRun:
                 logger.info("call %s is gone before it was accepted", job.id)
                 await self._publish(job, {"type": "call.ended", "reason": "the call is gone"})
                 return False
-            # Accepted already (by a worker that died before it could record it): attach.
             logger.warning("accepting call %s was refused (%s); attaching anyway", job.id, exc)
         return True
 
