@@ -17,7 +17,7 @@ from fleet import FleetAgent, FleetBrain, eventually, following, nats_server
 
 from rtagent import ConfigurationError
 from rtagent.local import LocalRealtimeServer
-from rtagent.worker import FleetClient, FleetError, FleetNames, Job, Worker
+from rtagent.worker import FleetClient, FleetError, FleetNames, FleetSettings, Job, Worker
 
 
 @pytest.fixture
@@ -123,6 +123,29 @@ async def test_a_message_that_is_not_a_job_is_dropped_and_the_worker_goes_on() -
             await fleet.hangup("ok1")
             await log.wait("call.ended")
             await eventually(lambda: _drained(fleet))  # the bad ones were terminated, not redelivered
+        worker.stop()
+
+
+async def test_a_job_that_cannot_be_claimed_is_offered_again_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The registry cannot be written (its bucket is gone): the job goes back to the queue
+    and runs once the registry is there again."""
+    settings = FleetSettings(claim_ttl=1.0)
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime, settings=settings)
+        await tg.start(worker.run)
+        async with FleetClient(url, settings=settings) as fleet, following(fleet, "c1") as log:
+            _, handles = await fleet._open()
+            await handles.js.delete_key_value(fleet.names.registry)
+            await fleet.start_session("c1")
+            await eventually(lambda: "could not claim session c1" in caplog.text)
+            await handles.js.create_key_value(bucket=fleet.names.registry, ttl=1.0, history=1)
+            started = await log.wait("call.started")
+            assert started["delivery"] >= 2
+            await fleet.hangup("c1")
+            await log.wait("call.ended")
+            await eventually(lambda: _drained(fleet))
         worker.stop()
 
 
