@@ -22,6 +22,7 @@ from ._cli_options import (
     load_cli_agent,
 )
 from ._errors import ConfigurationError
+from ._redact import redact_url
 
 __all__ = ["add_submit", "add_worker", "fleet_client"]
 
@@ -95,7 +96,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         worker_id=args.worker_id,
         connect_options=connect_options(args),
     )
-    print(f"rtagent: worker {worker.worker_id} pulling from {args.nats or _default_nats()} "
+    print(f"rtagent: worker {worker.worker_id} pulling from {redact_url(args.nats or _default_nats())} "
           f"(capacity {args.capacity})", file=sys.stderr)
     anyio.run(_serve, worker)
     return 0

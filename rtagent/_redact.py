@@ -19,7 +19,7 @@ import logging
 import re
 from typing import Any
 
-__all__ = ["SECRET_HEADERS", "RedactingLogger", "redact", "redact_headers", "register_secret"]
+__all__ = ["SECRET_HEADERS", "RedactingLogger", "redact", "redact_headers", "redact_url", "register_secret"]
 
 SECRET_HEADERS = frozenset({
     "authorization", "api-key", "proxy-authorization", "openai-api-key", "x-api-key", "cookie",
@@ -56,6 +56,17 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "<redacted>")
     return _SECRET.sub(lambda m: (m.group(1) + " <redacted>") if m.group(1) else "<redacted>", text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the credentials of its user-info part (``nats://user:pass@host``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://<redacted>@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _loggable(arg: object) -> object:

@@ -117,6 +117,14 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def tools_running(path: Path) -> int:
+    """Tools that have written their start line (the journal records a call just before its
+    tool runs: a worker killed in between never ran it)."""
+    if not path.exists():
+        return 0
+    return sum('"start"' in line for line in path.read_text().splitlines())
+
+
 class FleetAgent(Agent):
     instructions = "You run a shop."
 

@@ -15,7 +15,7 @@ from typing import BinaryIO
 import anyio
 import anyio.abc
 import pytest
-from fleet import FleetBrain, following, nats_server, read_log
+from fleet import FleetBrain, following, nats_server, read_log, tools_running
 
 from rtagent.local import LocalRealtimeServer
 from rtagent.worker import FleetClient
@@ -141,7 +141,8 @@ async def test_a_worker_killed_mid_call_the_call_goes_on_elsewhere(tmp_path: Pat
             while True:  # both calls journalled and the history saved (at response.done)
                 entry = await handles.journal.get("k1")
                 assert entry.value is not None
-                if '"function_call"' in entry.value.decode() and entry.value.decode().count('"started"') == 2:
+                if ('"function_call"' in entry.value.decode() and entry.value.decode().count('"started"') == 2
+                        and tools_running(fleet.log) == 2):
                     break
                 await anyio.sleep(0.05)
             victim = fleet.processes[owner]
@@ -212,7 +213,8 @@ async def test_a_worker_killed_mid_call_another_re_attaches_to_the_same_sip_call
             _, handles = await client._open()
             while True:  # both calls journalled before the worker dies
                 entry = await handles.journal.get(call.id)
-                if entry.value is not None and entry.value.decode().count('"started"') == 2:
+                if (entry.value is not None and entry.value.decode().count('"started"') == 2
+                        and tools_running(fleet.log) == 2):
                     break
                 await anyio.sleep(0.05)
             victim = fleet.processes[owner]

@@ -343,3 +343,70 @@ async def test_a_call_gone_before_it_is_accepted_is_dropped_not_retried() -> Non
             assert ended["reason"] == "the call is gone"
             await eventually(lambda: _drained(fleet))
         worker.stop()
+
+
+async def test_an_unexpected_error_offers_the_job_again_and_the_worker_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anything a job did not expect (here: choosing its agent fails once) is a retry with
+    a delay, not a hand-over, and the worker keeps running."""
+    failures = [RuntimeError("the agent registry is down")]
+
+    def agent_for(job: Job) -> FleetAgent:
+        if failures:
+            raise failures.pop()
+        return FleetAgent()
+
+    settings = FleetSettings(claim_ttl=1.0)
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        worker = Worker(
+            agent_for, nats_url=url, base_url=realtime.http_url, api_key="sk-test",
+            pull_timeout=0.2, settings=settings, capacity=2,
+        )
+        await tg.start(worker.run)
+        async with FleetClient(url, settings=settings) as fleet, following(fleet, "u1") as log:
+            await fleet.start_session("u1")
+            started = await log.wait("call.started")
+            assert started["delivery"] == 2
+            assert "session u1 failed unexpectedly; offered again" in caplog.text
+            assert not log.all("call.handover")
+            await fleet.hangup("u1")
+            await log.wait("call.ended")
+            await eventually(lambda: _drained(fleet))
+        worker.stop()
+
+
+async def test_a_claim_that_expired_is_taken_again_unless_another_worker_has_it() -> None:
+    from rtagent.worker._store import Claim, OwnershipLost
+
+    async with nats_server() as url, FleetClient(url, settings=FleetSettings(claim_ttl=1.0)) as fleet:
+        _, handles = await fleet._open()
+        registry = handles.registry
+        mine = await Claim.take(registry, "x1", "w1")
+        assert isinstance(mine, Claim)
+        await anyio.sleep(1.6)  # expired: NATS was away, say
+        await mine.refresh()  # taken again
+        assert await Claim.take(registry, "x1", "w2") == "w1"
+        theirs = await Claim.take(registry, "x2", "w1")
+        assert isinstance(theirs, Claim)
+        await anyio.sleep(1.6)
+        assert isinstance(await Claim.take(registry, "x2", "w2"), Claim)
+        with pytest.raises(OwnershipLost, match="owned by worker w2"):
+            await theirs.refresh()
+
+
+async def test_the_nats_credentials_are_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from rtagent._redact import redact_url
+
+    assert redact_url("nats://u:pa55word@h:4222/x") == "nats://<redacted>@h:4222/x"
+    assert redact_url("tls://t0kenvalue@h") == "tls://<redacted>@h"
+    assert redact_url("nats://h:4222") == "nats://h:4222"
+    caplog.set_level("DEBUG")
+    async with fleet_env() as (url, realtime), anyio.create_task_group() as tg:
+        secret_url = url.replace("nats://", "nats://fleetuser:hunter2secret@")
+        worker = Worker(FleetAgent(), nats_url=secret_url, base_url=realtime.http_url,
+                        api_key="sk-test", pull_timeout=0.2)
+        await tg.start(worker.run)
+        worker.stop()
+    assert "pulling from nats://<redacted>@127.0.0.1" in caplog.text
+    assert "hunter2secret" not in caplog.text

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -110,21 +110,36 @@ class CallRun:
                 tg.start_soon(self._keep_alive, claim, tg.cancel_scope)
                 outcome = await self._serve(job)
                 tg.cancel_scope.cancel()
-            if self._lost:
+            if self._lost and outcome == "handover":
                 outcome = "lost"
+        except Exception as exc:
+            logger.error("%s %s failed unexpectedly; offered again", job.kind, job.id,
+                         exc_info=first_error(exc))
+            outcome = "retry"
         finally:
             with anyio.CancelScope(shield=True):
                 await self._settle(job, claim, outcome)
 
+    def redelivered(self, msg: Msg) -> None:
+        """The job was delivered again while this run goes on: keep the newest delivery
+        alive and settle that one (the message is the same)."""
+        logger.warning("a job was delivered again (%s) to the worker running it; carrying on", msg.subject)
+        self._msg = msg
+
     async def _keep_alive(self, claim: Claim, scope: anyio.CancelScope) -> None:
         """Progress acks (the job is not redelivered) and claim refreshes (the call stays
-        ours) while the job runs; a lost claim ends the job here at once."""
+        ours) while the job runs; a lost claim ends the job here at once, and so does a
+        claim that could not be refreshed for longer than it lives (this worker is cut off
+        from NATS, and another may be running the call by now)."""
         settings = self._ctx.fleet.settings
         period = min(settings.ack_wait, settings.claim_ttl) / 3
+        refreshed = time.monotonic()
         while True:
             await anyio.sleep(period)
             try:
-                await claim.refresh()
+                with anyio.CancelScope(shield=True):  # a half-done refresh would lose the revision
+                    await claim.refresh()
+                refreshed = time.monotonic()
             except OwnershipLost as exc:
                 logger.error("%s; this worker stops running it", exc)
                 self._lost = True
@@ -132,48 +147,61 @@ class CallRun:
                 return
             except Exception as exc:
                 logger.warning("could not refresh the claim on %s: %r", claim.call_id, exc)
+                if time.monotonic() - refreshed > settings.claim_ttl:
+                    logger.error("the claim on %s expired unrefreshed; this worker stops running it",
+                                 claim.call_id)
+                    self._lost = True
+                    scope.cancel()
+                    return
             try:
                 await self._msg.in_progress()
             except Exception as exc:
                 logger.warning("could not acknowledge progress on %s: %r", claim.call_id, exc)
 
     async def _serve(self, job: Job) -> Outcome:
-        ctx = self._ctx
-        record = await CallRecord.load(ctx.fleet.journal, job.id)
+        """Run the job; how it ended (errors come out of task groups: sorted by the first)."""
         try:
-            agent = ctx.agent_for(job)
-            options: dict[str, Any] = dict(ctx.connect_options)
-            if job.kind == "call":
-                if not (job.accepted or record.accepted) and not await self._accept(job, agent):
-                    return "failed"
-                if not record.accepted:
-                    record.accepted = True
-                    await record.save()
-                options["call_id"] = job.id
-            else:
-                options["history"] = record.history or job.history
-            async with connect(
-                agent, endpoint=ctx.endpoint, journal=NatsJournal(record), **options
-            ) as session:
-                return await self._attached(job, session, record)
-        except (SessionRefused, ConfigurationError, CallError) as exc:
-            logger.error("%s %s cannot run: %s", job.kind, job.id, exc)
-            await self._publish(job, {"type": "call.failed", "error": str(exc)})
-            return "failed"
-        except HandshakeError as exc:
-            if job.kind == "call" and exc.status_code == 404:
+            return await self._open(job)
+        except Exception as group:
+            exc = first_error(group)
+            if isinstance(exc, (SessionRefused, ConfigurationError, CallError)):
+                logger.error("%s %s cannot run: %s", job.kind, job.id, exc)
+                await self._publish(job, {"type": "call.failed", "error": str(exc)})
+                return "failed"
+            if isinstance(exc, HandshakeError) and job.kind == "call" and exc.status_code == 404:
                 logger.info("call %s is gone (404 on attach)", job.id)
                 await self._publish(job, {"type": "call.ended", "reason": "the call is gone"})
                 return "failed"
-            logger.warning("%s %s: %s; offered again", job.kind, job.id, exc)
-            return "retry"
-        except (ReconnectFailed, TransportError) as exc:
-            logger.warning("%s %s: %s; offered again", job.kind, job.id, exc)
-            return "retry"
-        except OwnershipLost as exc:
-            logger.error("%s; this worker stops running it", exc)
-            self._lost = True
-            return "lost"
+            if isinstance(exc, (HandshakeError, ReconnectFailed, TransportError)):
+                logger.warning("%s %s: %s; offered again", job.kind, job.id, exc)
+                return "retry"
+            if isinstance(exc, OwnershipLost):
+                logger.error("%s; this worker stops running it", exc)
+                self._lost = True
+                return "lost"
+            raise
+
+    async def _open(self, job: Job) -> Outcome:
+        ctx = self._ctx
+        record = await CallRecord.load(ctx.fleet.journal, job.id)
+        # Write first: a previous owner still holding an older revision fails from now on,
+        # not this worker.
+        await record.save()
+        agent = ctx.agent_for(job)
+        options: dict[str, Any] = dict(ctx.connect_options)
+        if job.kind == "call":
+            if not (job.accepted or record.accepted) and not await self._accept(job, agent):
+                return "failed"
+            if not record.accepted:
+                record.accepted = True
+                await record.save()
+            options["call_id"] = job.id
+        else:
+            options["history"] = record.history or job.history
+        async with connect(
+            agent, endpoint=ctx.endpoint, journal=NatsJournal(record), **options
+        ) as session:
+            return await self._attached(job, session, record)
 
     async def _accept(self, job: Job, agent: Agent) -> bool:
         """Answer a ringing call; False if it is gone. Any other refusal means it was
@@ -286,22 +314,37 @@ class CallRun:
             logger.debug("could not publish an event of %s: %r", job.id, exc)
 
     async def _settle(self, job: Job, claim: Claim, outcome: Outcome) -> None:
+        """The message first (an ended call is never run again), the claim before the
+        message goes back (the next worker finds it free), the journal last; each step
+        on its own, so one failing does not skip the others."""
         msg = self._msg
-        try:
-            if outcome == "lost":
-                return  # another worker owns the call and its message now
-            if outcome in ("done", "failed"):
-                record = await CallRecord.load(self._ctx.fleet.journal, job.id)
-                await record.delete()
-                await (msg.ack() if outcome == "done" else msg.term())
-            elif outcome == "retry":
-                await msg.nak(delay=self._ctx.fleet.settings.claim_ttl)
-            else:
-                await msg.nak()  # handed over: another worker re-attaches now
-                await self._publish(job, {"type": "call.handover"})
-            await claim.release()
-        except Exception as exc:
-            logger.error("could not settle %s %s (%s): %r", job.kind, job.id, outcome, exc)
+        if outcome == "lost":
+            return  # another worker owns the call and its message now
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]]
+        if outcome in ("done", "failed"):
+            steps = [
+                ("ack" if outcome == "done" else "term", msg.ack if outcome == "done" else msg.term),
+                ("release the claim", claim.release),
+                ("delete the journal", lambda: self._forget(job)),
+            ]
+        elif outcome == "retry":
+            steps = [
+                ("release the claim", claim.release),
+                ("nak", lambda: msg.nak(delay=self._ctx.fleet.settings.claim_ttl)),
+            ]
+        else:  # handed over: another worker re-attaches now
+            steps = [("release the claim", claim.release), ("nak", msg.nak)]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                logger.error("could not %s of %s %s (%s): %r", what, job.kind, job.id, outcome, exc)
+        if outcome == "handover":
+            await self._publish(job, {"type": "call.handover"})
+
+    async def _forget(self, job: Job) -> None:
+        record = await CallRecord.load(self._ctx.fleet.journal, job.id)
+        await record.delete()
 
 
 def portable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

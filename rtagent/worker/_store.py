@@ -180,11 +180,17 @@ class Claim:
         return owner
 
     async def refresh(self) -> None:
-        """Keep the claim alive. Raises OwnershipLost if another worker took it."""
+        """Keep the claim alive. Raises OwnershipLost if another worker took it; a claim
+        that merely expired (NATS was away for a while) is taken again."""
         try:
             self._revision = await self._kv.update(self.call_id, self._value, last=self._revision)
+            return
         except KeyWrongLastSequenceError:
-            raise OwnershipLost(f"call {self.call_id} is owned by another worker now") from None
+            pass
+        again = await Claim.take(self._kv, self.call_id, self.worker)
+        if isinstance(again, str):
+            raise OwnershipLost(f"call {self.call_id} is owned by worker {again} now")
+        self._revision = again._revision
 
     async def release(self) -> None:
         with suppress(APIError):  # someone else's now (the revision moved on): leave it

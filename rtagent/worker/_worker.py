@@ -26,7 +26,10 @@ from typing_extensions import Unpack
 
 from .._agent import DEFAULT_MODEL
 from .._endpoint import Endpoint, EndpointOptions
+from .._errors import ConfigurationError
+from .._redact import redact_url
 from ._call import AgentChoice, CallRun, WorkerContext
+from ._jobs import Job
 from ._names import FleetNames
 from ._store import FleetSettings, nats_error, open_fleet
 
@@ -99,6 +102,7 @@ class Worker:
         """Jobs started since the worker began."""
         self._stopping = anyio.Event()
         self._changed = anyio.Event()
+        self._runs: dict[str, CallRun] = {}
 
     def __repr__(self) -> str:
         return f"<Worker {self.worker_id} running={self.running}/{self.capacity}>"
@@ -133,7 +137,7 @@ class Worker:
                 self.worker_id, nc, fleet, self._agent_for, self._endpoint,
                 self._handoffs, self._connect_options,
             )
-            logger.info("worker %s pulling from %s (capacity %d)", self.worker_id, self._url, self.capacity)
+            logger.info("worker %s pulling from %s (capacity %d)", self.worker_id, redact_url(self._url), self.capacity)
             task_status.started()
             async with anyio.create_task_group() as tg:
                 await self._pull(sub, ctx, tg)
@@ -157,8 +161,10 @@ class Worker:
                 await self._changed.wait()
                 continue
             try:
+                # One at a time: a batch fetch waits out its timeout for the rest of the
+                # batch once one job has come, and that job (a ringing call) would wait.
                 # stop() never cuts a fetch short: that could strand jobs until ack_wait.
-                msgs = await sub.fetch(free, timeout=self._pull_timeout)
+                msgs = await sub.fetch(1, timeout=self._pull_timeout)
             except Exception as exc:
                 if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
                     continue  # no job within pull_timeout (asyncio's TimeoutError before 3.11)
@@ -167,19 +173,30 @@ class Worker:
                     await self._stopping.wait()
                 continue
             for msg in msgs:
-                if self._stopping.is_set():
+                running = self._runs.get(_job_id(msg) or "")
+                if running is not None:
+                    # Delivered again while this worker still runs it (progress acks were
+                    # late: NATS was away): the running call takes the new delivery.
+                    running.redelivered(msg)
+                elif self._stopping.is_set():
                     await msg.nak()  # hand it back: this worker is draining
-                    continue
-                self.running += 1
-                self.started += 1
-                tg.start_soon(self._job, ctx, msg)
+                else:
+                    self.running += 1
+                    self.started += 1
+                    tg.start_soon(self._job, ctx, msg)
 
     async def _job(self, ctx: WorkerContext, msg: Any) -> None:
+        job_id = _job_id(msg)
+        run = CallRun(ctx, msg)
+        if job_id is not None:
+            self._runs[job_id] = run
         try:
-            await CallRun(ctx, msg).run()
+            await run.run()
         except Exception:
             logger.exception("a job failed unexpectedly")
         finally:
+            if job_id is not None and self._runs.get(job_id) is run:
+                del self._runs[job_id]
             self.running -= 1
             self._wake()
 
@@ -187,3 +204,9 @@ class Worker:
         self._changed.set()
         self._changed = anyio.Event()
 
+
+def _job_id(msg: Any) -> str | None:
+    try:
+        return Job.decode(msg.data).id
+    except ConfigurationError:
+        return None
