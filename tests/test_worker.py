@@ -386,6 +386,8 @@ async def test_a_claim_that_expired_is_taken_again_unless_another_worker_has_it(
         assert isinstance(mine, Claim)
         await anyio.sleep(1.6)  # expired: NATS was away, say
         await mine.refresh()  # taken again
+        await registry.update("x1", mine._value, last=mine._revision)  # a refresh cut short
+        await mine.refresh()  # after it landed: still ours
         assert await Claim.take(registry, "x1", "w2") == "w1"
         theirs = await Claim.take(registry, "x2", "w1")
         assert isinstance(theirs, Claim)

@@ -137,8 +137,7 @@ class CallRun:
         while True:
             await anyio.sleep(period)
             try:
-                with anyio.CancelScope(shield=True):  # a half-done refresh would lose the revision
-                    await claim.refresh()
+                await claim.refresh()  # one cut short is mended by the next (see Claim.refresh)
                 refreshed = time.monotonic()
             except OwnershipLost as exc:
                 logger.error("%s; this worker stops running it", exc)
@@ -183,10 +182,7 @@ class CallRun:
 
     async def _open(self, job: Job) -> Outcome:
         ctx = self._ctx
-        record = await CallRecord.load(ctx.fleet.journal, job.id)
-        # Write first: a previous owner still holding an older revision fails from now on,
-        # not this worker.
-        await record.save()
+        record = await self._take_record(job)
         agent = ctx.agent_for(job)
         options: dict[str, Any] = dict(ctx.connect_options)
         if job.kind == "call":
@@ -202,6 +198,18 @@ class CallRun:
             agent, endpoint=ctx.endpoint, journal=NatsJournal(record), **options
         ) as session:
             return await self._attached(job, session, record)
+
+    async def _take_record(self, job: Job) -> CallRecord:
+        """The call's journal, written first: a previous owner still holding an older
+        revision fails from now on, not this worker (a write of theirs in between: again)."""
+        for _ in range(3):
+            record = await CallRecord.load(self._ctx.fleet.journal, job.id)
+            try:
+                await record.save()
+                return record
+            except OwnershipLost:
+                await anyio.sleep(0.1)
+        raise OwnershipLost(f"the journal of {job.id} keeps being written by another worker")
 
     async def _accept(self, job: Job, agent: Agent) -> bool:
         """Answer a ringing call; False if it is gone. Any other refusal means it was

@@ -181,7 +181,8 @@ class Claim:
 
     async def refresh(self) -> None:
         """Keep the claim alive. Raises OwnershipLost if another worker took it; a claim
-        that merely expired (NATS was away for a while) is taken again."""
+        that merely expired (NATS was away for a while), or whose last refresh was cut
+        short after it landed (the revision moved on), is taken again."""
         try:
             self._revision = await self._kv.update(self.call_id, self._value, last=self._revision)
             return

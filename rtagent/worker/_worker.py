@@ -173,7 +173,8 @@ class Worker:
                     await self._stopping.wait()
                 continue
             for msg in msgs:
-                running = self._runs.get(_job_id(msg) or "")
+                job_id = _job_id(msg)
+                running = self._runs.get(job_id) if job_id is not None else None
                 if running is not None:
                     # Delivered again while this worker still runs it (progress acks were
                     # late: NATS was away): the running call takes the new delivery.
@@ -183,13 +184,12 @@ class Worker:
                 else:
                     self.running += 1
                     self.started += 1
-                    tg.start_soon(self._job, ctx, msg)
+                    run = CallRun(ctx, msg)
+                    if job_id is not None:
+                        self._runs[job_id] = run
+                    tg.start_soon(self._job, run, job_id)
 
-    async def _job(self, ctx: WorkerContext, msg: Any) -> None:
-        job_id = _job_id(msg)
-        run = CallRun(ctx, msg)
-        if job_id is not None:
-            self._runs[job_id] = run
+    async def _job(self, run: CallRun, job_id: str | None) -> None:
         try:
             await run.run()
         except Exception:
