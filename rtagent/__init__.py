@@ -49,7 +49,7 @@ from ._transport import WebSocketConfig
 from ._usage import Prices, Usage, UsageLedger
 from ._wav import read_wav, write_wav
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 """The package version; the wheel's metadata is read from this line (``tool.hatch.version``)."""
 
 # A library never decides where its log records go: without this, warnings would reach
