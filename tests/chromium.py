@@ -1,8 +1,8 @@
 """Headless Chromium for browser tests: a DevTools protocol client and a PNG reader.
 
-Chromium is started as ``tests/test_inspect_browser.py`` starts it (the flags this
-machine needs: no background networking, no sandbox as root, a fresh profile) and driven
-over the DevTools protocol with the ``websockets`` package; nothing else is installed.
+Chromium is started with the flags this machine needs (no background networking, no
+sandbox as root, a fresh profile) and driven over the DevTools protocol with the
+``websockets`` package; nothing else is installed.
 """
 
 from __future__ import annotations
