@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from rtagent import Agent, tool
 from rtagent.local import Call, Turn
@@ -41,13 +42,16 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def nats_server() -> AsyncIterator[str]:
-    """A JetStream-enabled NATS server on 127.0.0.1; yields its URL."""
+async def nats_server(processes: list[anyio.abc.Process] | None = None) -> AsyncIterator[str]:
+    """A JetStream-enabled NATS server on 127.0.0.1; yields its URL (and appends its
+    process to ``processes``, for a test that stops it)."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="rtagent-nats-") as store:
         process = await anyio.open_process(
             [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
         )
+        if processes is not None:
+            processes.append(process)
         try:
             with anyio.fail_after(10):
                 while True:

@@ -412,3 +412,33 @@ async def test_the_nats_credentials_are_never_logged(caplog: pytest.LogCaptureFi
         worker.stop()
     assert "pulling from nats://<redacted>@127.0.0.1" in caplog.text
     assert "hunter2secret" not in caplog.text
+
+
+async def test_a_worker_cut_off_from_nats_stops_running_its_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """NATS stops answering (here: the server is paused): the claim cannot be refreshed, so
+    once it has lived out its TTL the worker stops running the call, since another worker
+    may be running it by now. When NATS is back, the job is delivered again and runs."""
+    import signal
+
+    processes: list[anyio.abc.Process] = []
+    settings = FleetSettings(claim_ttl=1.0, ack_wait=3.0)
+    async with nats_server(processes) as url, LocalRealtimeServer(brain=FleetBrain()) as realtime, \
+            anyio.create_task_group() as tg:
+        worker = make_worker(url, realtime, settings=settings)
+        await tg.start(worker.run)
+        async with FleetClient(url, settings=settings) as fleet, following(fleet, "n1") as log:
+            await fleet.start_session("n1")
+            await log.wait("call.started")
+            processes[0].send_signal(signal.SIGSTOP)
+            try:
+                await eventually(lambda: worker.running == 0, timeout=30)
+                assert "expired unrefreshed; this worker stops running it" in caplog.text
+            finally:
+                processes[0].send_signal(signal.SIGCONT)
+            again = await log.wait("call.started", count=2, timeout=30)
+            assert again["delivery"] >= 2
+            await fleet.hangup("n1")
+            await log.wait("call.ended")
+        worker.stop()
